@@ -1,0 +1,150 @@
+"""The Layer record, `manual`, shape checks and tree helpers (DESIGN.md §2-3).
+
+A layer is `Layer(init, forward, backward, name)`:
+
+    init(key, in_shape)                               -> (out_shape, params, state)
+    forward(params, state, x, *, key=None, train=False) -> (y, new_state, cache)
+    backward(params, cache, dy)                       -> (dparams, dx)
+
+`in_shape`/`out_shape` describe ONE example (no batch axis); a layer that takes
+several inputs (`Concat`, `Add`) has a tuple of shapes as `in_shape` and a tuple
+of arrays as `x`. Parameters default to float32; `cast` moves a tree to another
+float dtype (float64 for gradient checks).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+Shape = tuple
+
+
+class Layer(NamedTuple):
+    init: Callable
+    forward: Callable
+    backward: Callable
+    name: str
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        """`forward` without the cache: `(y, new_state)`."""
+        y, new_state, _ = self.forward(params, state, x, key=key, train=train)
+        return y, new_state
+
+
+class Case(NamedTuple):
+    """One row of the gradient-check table: `make()` builds the layer, fed a
+    batch of `batch` examples of `in_shape` (`train` selects the mode; a float
+    `in_shape` of tuples means several inputs). Layer modules list their rows
+    in a module-level `CASES` tuple; `fnn.gradcheck` discovers them."""
+    name: str
+    make: Callable[[], Layer]
+    in_shape: Any
+    train: bool = False
+    batch: int = 3
+
+
+class FunctionCase(NamedTuple):
+    """One row of the gradient-check table for a function (activation, loss):
+    `make(key) -> (f, hand_vjp, primals)` in float64, where `f(*primals)` is an
+    array and `hand_vjp(primals, cotangent)` returns one cotangent per primal
+    (None for a primal that is not differentiated, such as integer labels)."""
+    name: str
+    make: Callable
+
+
+# ----------------------------------------------------------------- tree helpers
+
+def is_float(x) -> bool:
+    return jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
+
+
+def cast(tree: PyTree, dtype) -> PyTree:
+    """Cast every floating leaf of `tree` to `dtype`; integer leaves are kept."""
+    return jax.tree.map(lambda a: a.astype(dtype) if is_float(a) else a, tree)
+
+
+def tree_size(tree: PyTree) -> int:
+    """Total number of scalars in the leaves of `tree`."""
+    return int(sum(np.size(a) for a in jax.tree.leaves(tree)))
+
+
+def zeros_like_tree(tree: PyTree) -> PyTree:
+    return jax.tree.map(jnp.zeros_like, tree)
+
+
+def add_trees(a: PyTree, b: PyTree) -> PyTree:
+    return jax.tree.map(jnp.add, a, b)
+
+
+def is_multi_shape(shape) -> bool:
+    """True when `shape` is a tuple of shapes (several inputs), not one shape."""
+    return isinstance(shape, (tuple, list)) and len(shape) > 0 and isinstance(shape[0], (tuple, list))
+
+
+# ----------------------------------------------------------------- checks
+
+def check_float(name: str, x) -> None:
+    """Raise a TypeError naming the layer when `x` is not a floating array."""
+    dtype = jnp.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name}: expected a floating-point array, got dtype {dtype}")
+
+
+def check_input(name: str, x, in_shape=None, *, min_ndim: int = 1) -> None:
+    """Check a batch `x`: floating dtype, at least `min_ndim` axes after the
+    batch axis, and, when `in_shape` is given, `x.shape[1:] == in_shape`."""
+    if not hasattr(x, "shape"):
+        raise TypeError(f"{name}: expected an array, got {type(x).__name__}")
+    check_float(name, x)
+    if in_shape is not None and tuple(x.shape[1:]) != tuple(in_shape):
+        raise ValueError(f"{name}: expected x of shape (B, {', '.join(map(str, in_shape))}), "
+                         f"got {tuple(x.shape)}")
+    if x.ndim < 1 + min_ndim:
+        raise ValueError(f"{name}: expected x with a batch axis and at least {min_ndim} more, "
+                         f"got shape {tuple(x.shape)}")
+
+
+def check_shape_rank(name: str, in_shape, rank: int, what: str) -> None:
+    """Raise when one example's `in_shape` does not have `rank` axes."""
+    if is_multi_shape(in_shape) or len(in_shape) != rank:
+        raise ValueError(f"{name}: expected in_shape {what} of {rank} axes, got {in_shape}")
+
+
+# ----------------------------------------------------------------- manual
+
+def _zero_cotangent(x):
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(x.shape, dtype=jax.dtypes.float0)
+
+
+def manual(layer: Layer) -> Layer:
+    """The same layer, with `forward` a `jax.custom_vjp` whose backward rule is
+    `layer.backward`: `jax.grad` of any loss through it runs the hand-derived
+    pass. State and key get zero cotangents; the returned cache is not
+    differentiable (it is for `backward`, not for a loss)."""
+
+    def forward(params, state, x, *, key=None, train=False):
+        @jax.custom_vjp
+        def run(params, state, x, key):
+            return layer.forward(params, state, x, key=key, train=train)
+
+        def run_fwd(params, state, x, key):
+            y, new_state, cache = layer.forward(params, state, x, key=key, train=train)
+            return (y, new_state, cache), (params, state, key, cache)
+
+        def run_bwd(residuals, cotangents):
+            params, state, key, cache = residuals
+            dparams, dx = layer.backward(params, cache, cotangents[0])
+            return (dparams, jax.tree.map(_zero_cotangent, state), dx,
+                    jax.tree.map(_zero_cotangent, key))
+
+        run.defvjp(run_fwd, run_bwd)
+        return run(params, state, x, key)
+
+    return Layer(layer.init, forward, layer.backward, layer.name)

@@ -1,0 +1,181 @@
+"""Gradient checks: hand-derived backward vs `jax.vjp` and vs central differences.
+
+Autodiff is the point here: this module is the independent oracle the
+hand-derived passes are held to (DESIGN.md §3). Everything runs in float64, so
+call it with `jax_enable_x64` on (the CLI and the tests turn it on).
+
+    check_layer(layer, in_shape, key=...)      -> Report
+    check_function(f, hand_vjp, primals, key=...) -> Report
+    check_all()                                -> list[Report] for every CASES row in fnn
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .core import Case, FunctionCase, Layer, cast, is_float, is_multi_shape
+
+AUTODIFF_TOLERANCE = 1e-9
+FINITE_DIFFERENCE_TOLERANCE = 1e-6
+
+
+class Report(NamedTuple):
+    name: str
+    autodiff_error: float     # ||hand - vjp|| / max(||hand||, ||vjp||) over all cotangents
+    fd_error: float           # worst relative gap of <hand, v> vs a central difference along v
+    passed: bool
+    message: str = ""
+
+
+def _norm(tree) -> float:
+    return float(np.sqrt(sum(np.sum(np.square(np.asarray(a, np.float64))) for a in jax.tree.leaves(tree))))
+
+
+def relative_error(a, b) -> float:
+    """||a - b|| / max(||a||, ||b||) over two pytrees of the same structure (0 when both are 0)."""
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        raise ValueError(f"relative_error: tree structures differ: {jax.tree.structure(a)} "
+                         f"vs {jax.tree.structure(b)}")
+    scale = max(_norm(a), _norm(b))
+    return 0.0 if scale == 0.0 else _norm(jax.tree.map(jnp.subtract, a, b)) / scale
+
+
+def _directional_fd(phi, h: float) -> float:
+    return (phi(h) - phi(-h)) / (2 * h)
+
+
+def _fd_error(f, primals, diff, hand, ct, key, directions: int, h: float) -> float:
+    """Compare <hand, v> with d/dt <ct, f(primals + t v)> at t = 0 along random v."""
+    worst = 0.0
+    for k in jax.random.split(key, directions):
+        vs = [jax.tree.map(lambda a, kk=kk: jax.random.normal(kk, a.shape, a.dtype), primals[i])
+              for i, kk in zip(diff, jax.random.split(k, len(diff)))]
+
+        def phi(t, vs=vs):
+            moved = list(primals)
+            for i, v in zip(diff, vs):
+                moved[i] = jax.tree.map(lambda p, d: p + t * d, primals[i], v)
+            return float(jnp.vdot(ct, f(*moved)))
+
+        analytic = sum(float(sum(jnp.vdot(g, v) for g, v in zip(jax.tree.leaves(hand[i]), jax.tree.leaves(vv))))
+                       for i, vv in zip(diff, vs))
+        numeric = _directional_fd(phi, h)
+        scale = max(abs(analytic), abs(numeric), 1e-12)
+        worst = max(worst, abs(analytic - numeric) / scale)
+    return worst
+
+
+def check_function(f: Callable, hand_vjp: Callable, primals: tuple, *, key: jax.Array,
+                   name: str = "function", directions: int = 3, h: float = 1e-5) -> Report:
+    """Check `hand_vjp(primals, ct)` against `jax.vjp(f, *primals)` and central
+    differences, for a random cotangent `ct`. Primals whose hand cotangent is
+    None (integer labels, say) are held fixed."""
+    primals = tuple(primals)
+    y = f(*primals)
+    k1, k2 = jax.random.split(key)
+    ct = jax.random.normal(k1, jnp.shape(y), jnp.asarray(y).dtype)
+    hand = tuple(hand_vjp(primals, ct))
+    diff = [i for i, g in enumerate(hand) if g is not None]
+    if len(hand) != len(primals) or not diff:
+        return Report(name, np.inf, np.inf, False, f"hand_vjp gave {len(hand)} cotangents "
+                      f"for {len(primals)} primals")
+
+    def f_diff(*d):
+        full = list(primals)
+        for i, di in zip(diff, d):
+            full[i] = di
+        return f(*full)
+
+    _, vjp = jax.vjp(f_diff, *[primals[i] for i in diff])
+    auto = vjp(ct)
+    try:
+        ad = max(relative_error(hand[i], a) for i, a in zip(diff, auto))
+    except ValueError as err:
+        return Report(name, np.inf, np.inf, False, str(err))
+    fd = _fd_error(f, primals, diff, hand, ct, k2, directions, h)
+    passed = bool(ad < AUTODIFF_TOLERANCE and fd < FINITE_DIFFERENCE_TOLERANCE)
+    return Report(name, ad, fd, passed)
+
+
+def _random_input(key, in_shape, batch, dtype):
+    if is_multi_shape(in_shape):
+        keys = jax.random.split(key, len(in_shape))
+        return tuple(jax.random.normal(k, (batch, *s), dtype) for k, s in zip(keys, in_shape))
+    return jax.random.normal(key, (batch, *in_shape), dtype)
+
+
+def check_layer(layer: Layer, in_shape: Any, *, key: jax.Array, train: bool = False, batch: int = 3,
+                name: str | None = None) -> Report:
+    """Gradient-check `layer.backward` (params and input) at random float64
+    params and input of `batch` examples of `in_shape`; `train` picks the mode
+    (a fixed forward key makes dropout masks reproducible)."""
+    name = name or layer.name
+    k_init, k_x, k_fwd, k_check = jax.random.split(key, 4)
+    out_shape, params, state = layer.init(k_init, in_shape)
+    params, state = cast(params, jnp.float64), cast(state, jnp.float64)
+    params = jax.tree.map(lambda p, k: p + 0.1 * jax.random.normal(k, p.shape, p.dtype), params,
+                          _tree_keys(k_init, params))   # move off symmetric inits (zeros, ones)
+    x = _random_input(k_x, in_shape, batch, jnp.float64)
+
+    def f(p, xx):
+        return layer.forward(p, state, xx, key=k_fwd, train=train)[0]
+
+    def hand_vjp(primals, ct):
+        _, _, cache = layer.forward(primals[0], state, primals[1], key=k_fwd, train=train)
+        return layer.backward(primals[0], cache, ct)
+
+    y = f(params, x)
+    if tuple(y.shape[1:]) != tuple(out_shape):
+        return Report(name, np.inf, np.inf, False, f"init says out_shape {out_shape}, forward gave {y.shape}")
+    return check_function(f, hand_vjp, (params, x), key=k_check, name=name)
+
+
+def _tree_keys(key, tree):
+    leaves, treedef = jax.tree.flatten(tree)
+    return jax.tree.unflatten(treedef, list(jax.random.split(key, len(leaves))) if leaves else [])
+
+
+def discover_cases() -> list:
+    """Every `CASES` row of every module under `fnn` (layers, activations, losses, ...)."""
+    import fnn
+    rows = []
+    for info in pkgutil.walk_packages(fnn.__path__, "fnn."):
+        if info.name.split(".")[-1] in ("__main__", "cli"):
+            continue
+        module = importlib.import_module(info.name)
+        rows.extend(getattr(module, "CASES", ()))
+    return rows
+
+
+def check_case(case, key: jax.Array) -> Report:
+    """Run one `Case` (layer) or `FunctionCase` (activation, loss) row."""
+    if isinstance(case, Case):
+        return check_layer(case.make(), case.in_shape, key=key, train=case.train, batch=case.batch,
+                           name=case.name)
+    if isinstance(case, FunctionCase):
+        f, hand_vjp, primals = case.make(key)
+        primals = tuple(cast(p, jnp.float64) if p is not None and is_float(p) else p for p in primals)
+        return check_function(f, hand_vjp, primals, key=jax.random.fold_in(key, 1), name=case.name)
+    raise TypeError(f"check_case: expected a Case or FunctionCase, got {type(case).__name__}")
+
+
+def check_all(seed: int = 0) -> list[Report]:
+    """Reports for every discovered case, in discovery order."""
+    key = jax.random.PRNGKey(seed)
+    return [check_case(c, jax.random.fold_in(key, i)) for i, c in enumerate(discover_cases())]
+
+
+def format_table(reports: list[Report]) -> str:
+    """One row per report: name, error vs autodiff, vs finite differences, PASS/FAIL."""
+    width = max([len(r.name) for r in reports] + [4])
+    lines = [f"{'name':<{width}}  {'vs autodiff':>12}  {'vs finite diff':>14}  result",
+             "-" * (width + 40)]
+    for r in reports:
+        lines.append(f"{r.name:<{width}}  {r.autodiff_error:12.2e}  {r.fd_error:14.2e}  "
+                     f"{'PASS' if r.passed else 'FAIL'} {r.message}".rstrip())
+    return "\n".join(lines)
