@@ -1,0 +1,208 @@
+"""Activation layers: one shared factory over the `fnn.activations` pairs, and PRelu."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from .. import activations as A
+from ..core import Case, Layer, check_input
+
+
+def _activation(name: str, function: Callable, derivative: Callable, reads: str, *,
+                axis: int | None = None, **options) -> Layer:
+    """A parameter-free layer y = function(x, **options) whose backward is
+    dx = derivative(x, y, dy, **options). `reads` ("x" or "y") says which of
+    x and y the derivative reads; the cache holds only that one. `axis` (for
+    softmax) is an axis of the batch x and may not be the batch axis 0."""
+    if "alpha" in options and (isinstance(options["alpha"], bool)
+                               or not isinstance(options["alpha"], (int, float))):
+        raise ValueError(f"{name}: alpha must be a real number, got {options['alpha']!r}")
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
+            raise ValueError(f"{name}: axis must be an int naming a non-batch axis of x, got {axis!r}")
+        options["axis"] = axis
+
+    def init(key, in_shape):
+        del key
+        if axis is not None and not -len(in_shape) <= axis <= len(in_shape):
+            raise ValueError(f"{name}: axis {axis} is out of range for x of shape (B, *{tuple(in_shape)})")
+        return tuple(in_shape), (), ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del params, key, train
+        check_input(name, x, min_ndim=0 if axis is None else 1)
+        if axis is not None and (axis >= x.ndim or axis < -(x.ndim - 1)):
+            raise ValueError(f"{name}: axis {axis} is not a non-batch axis of x of shape {tuple(x.shape)}")
+        y = function(x, **options)
+        return y, state, x if reads == "x" else y
+
+    def backward(params, cache, dy):
+        x, y = (cache, None) if reads == "x" else (None, cache)
+        return (), derivative(x, y, dy, **options)
+
+    return Layer(init, forward, backward, name)
+
+
+def _pair(function: Callable) -> tuple:
+    """(function, its backward, what the backward reads) for `_activation`."""
+    return function, getattr(A, f"{function.__name__}_backward"), A.READS[function.__name__]
+
+
+def Sigmoid(*, name: str = "Sigmoid") -> Layer:
+    """Logistic sigmoid, elementwise: y = 1 / (1 + exp(-x)).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * y * (1 - y).
+    """
+    return _activation(name, *_pair(A.sigmoid))
+
+
+def Tanh(*, name: str = "Tanh") -> Layer:
+    """Hyperbolic tangent, elementwise: y = tanh(x).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * (1 - y^2).
+    """
+    return _activation(name, *_pair(A.tanh))
+
+
+def Relu(*, name: str = "Relu") -> Layer:
+    """Rectified linear unit, elementwise: y = max(x, 0).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * [x > 0].
+    """
+    return _activation(name, *_pair(A.relu))
+
+
+def LeakyRelu(alpha: float = 0.01, *, name: str = "LeakyRelu") -> Layer:
+    """Leaky ReLU, elementwise: y = x if x > 0 else alpha x (alpha = negative-side slope).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy if x > 0 else alpha dy.
+    """
+    return _activation(name, *_pair(A.leaky_relu), alpha=alpha)
+
+
+def Elu(alpha: float = 1.0, *, name: str = "Elu") -> Layer:
+    """Exponential linear unit, elementwise: y = x if x > 0 else alpha (exp(x) - 1).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy if x > 0 else dy alpha exp(x).
+    """
+    return _activation(name, *_pair(A.elu), alpha=alpha)
+
+
+def Selu(*, name: str = "Selu") -> Layer:
+    """Scaled ELU, elementwise: y = scale * elu(x, alpha), alpha ~ 1.6733, scale ~ 1.0507.
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = scale dy if x > 0 else scale dy alpha exp(x).
+    """
+    return _activation(name, *_pair(A.selu))
+
+
+def Gelu(approximate: bool = False, *, name: str = "Gelu") -> Layer:
+    """Gaussian error linear unit, elementwise: y = x Phi(x) (tanh form when approximate).
+
+    Exact: Phi(x) = (1 + erf(x / sqrt 2)) / 2; approximate: (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * (Phi(x) + x phi(x)) exactly, or the tanh form's derivative (see fnn.activations.gelu).
+    """
+    return _activation(name, *_pair(A.gelu), approximate=approximate)
+
+
+def Swish(*, name: str = "Swish") -> Layer:
+    """Swish / SiLU, elementwise: y = x sigmoid(x).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * s (1 + x (1 - s)), s = sigmoid(x).
+    """
+    return _activation(name, *_pair(A.swish))
+
+
+def Mish(*, name: str = "Mish") -> Layer:
+    """Mish, elementwise: y = x tanh(softplus(x)).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * (t + x (1 - t^2) sigmoid(x)), t = tanh(softplus(x)).
+    """
+    return _activation(name, *_pair(A.mish))
+
+
+def Softplus(*, name: str = "Softplus") -> Layer:
+    """Softplus, elementwise: y = log(1 + exp(x)).
+
+    Shapes: x (B, ...) -> y (B, ...); no params.
+    Backward: dx = dy * sigmoid(x).
+    """
+    return _activation(name, *_pair(A.softplus))
+
+
+def Softmax(axis: int = -1, *, name: str = "Softmax") -> Layer:
+    """Softmax along `axis` of x (not the batch axis 0): y_i = exp(x_i) / sum_j exp(x_j).
+
+    Shapes: x (B, ..., C) -> y (B, ..., C), each slice along `axis` sums to 1; no params.
+    Backward: dx = y * (dy - sum(dy * y, axis)).
+    """
+    return _activation(name, *_pair(A.softmax), axis=axis)
+
+
+def LogSoftmax(axis: int = -1, *, name: str = "LogSoftmax") -> Layer:
+    """Log-softmax along `axis` of x (not the batch axis 0): y_i = x_i - log sum_j exp(x_j).
+
+    Shapes: x (B, ..., C) -> y (B, ..., C); no params.
+    Backward: dx = dy - exp(y) * sum(dy, axis).
+    """
+    return _activation(name, *_pair(A.log_softmax), axis=axis)
+
+
+def PRelu(*, name: str = "PRelu") -> Layer:
+    """Parametric ReLU with a learned slope per last-axis channel: y = x if x > 0 else alpha x.
+
+    Shapes: x (B, ..., C) -> y (B, ..., C); alpha (C,), initialised to 0.25 (He et al. 2015).
+    Backward, summing over all leading axes:
+        dalpha = sum(dy * min(x, 0))      dx = dy if x > 0 else alpha dy
+    """
+
+    def init(key, in_shape):
+        del key
+        if len(in_shape) < 1 or isinstance(in_shape[0], (tuple, list)):
+            raise ValueError(f"{name}: in_shape must end in a channel axis, got {in_shape}")
+        return tuple(in_shape), {"alpha": jnp.full((in_shape[-1],), 0.25, jnp.float32)}, ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del key, train
+        check_input(name, x)
+        channels = params["alpha"].shape[0]
+        if x.shape[-1] != channels:
+            raise ValueError(f"{name}: expected x of shape (B, ..., {channels}), got {tuple(x.shape)}")
+        return jnp.where(x > 0, x, params["alpha"] * x), state, x
+
+    def backward(params, cache, dy):
+        x = cache
+        negative_part = jnp.minimum(x, 0).reshape(-1, x.shape[-1])
+        dalpha = jnp.sum(dy.reshape(-1, x.shape[-1]) * negative_part, axis=0)
+        return {"alpha": dalpha}, jnp.where(x > 0, dy, params["alpha"] * dy)
+
+    return Layer(init, forward, backward, name)
+
+
+CASES = (
+    Case("Sigmoid", Sigmoid, (4,)),
+    Case("Tanh", Tanh, (4,)),
+    Case("Relu", Relu, (2, 3)),
+    Case("LeakyRelu", lambda: LeakyRelu(0.1), (4,)),
+    Case("Elu", lambda: Elu(1.5), (4,)),
+    Case("Selu", Selu, (4,)),
+    Case("Gelu", Gelu, (4,)),
+    Case("Gelu-tanh", lambda: Gelu(approximate=True), (4,)),
+    Case("Swish", Swish, (4,)),
+    Case("Mish", Mish, (4,)),
+    Case("Softplus", Softplus, (4,)),
+    Case("Softmax", Softmax, (5,)),
+    Case("Softmax-axis1", lambda: Softmax(axis=1), (3, 4)),
+    Case("LogSoftmax", LogSoftmax, (5,)),
+    Case("PRelu", PRelu, (2, 4)),
+)

@@ -1,0 +1,44 @@
+"""Every registered layer through the same checks: jit, vmap, float32/float64
+(output dtype follows the input) under strict dtype promotion, and init's
+out_shape equal to what forward returns."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fnn import cast, gradcheck
+from fnn.core import Case, is_multi_shape
+
+LAYER_CASES = [c for c in gradcheck.discover_cases() if isinstance(c, Case)]
+
+
+def _inputs(key, in_shape, lead, dtype):
+    if is_multi_shape(in_shape):
+        return tuple(jax.random.normal(jax.random.fold_in(key, i), (*lead, *s), dtype)
+                     for i, s in enumerate(in_shape))
+    return jax.random.normal(key, (*lead, *in_shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("case", LAYER_CASES, ids=[c.name for c in LAYER_CASES])
+def test_layer_jit_vmap_dtype(case, dtype):
+    layer = case.make()
+    out_shape, params, state = layer.init(jax.random.PRNGKey(0), case.in_shape)
+    params, state = cast(params, dtype), cast(state, dtype)
+    x = _inputs(jax.random.PRNGKey(1), case.in_shape, (case.batch,), dtype)
+    fkey = jax.random.PRNGKey(2)
+    apply = lambda p, s, xx: layer.apply(p, s, xx, key=fkey, train=case.train)
+    y, new_state = apply(params, state, x)
+    assert y.dtype == dtype
+    assert y.shape == (case.batch, *out_shape)
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    y_jit, _ = jax.jit(apply)(params, state, x)
+    tol = 1e-5 if dtype == jnp.float32 else 1e-12
+    np.testing.assert_allclose(y_jit, y, rtol=tol, atol=tol)
+    xs = _inputs(jax.random.PRNGKey(3), case.in_shape, (2, case.batch), dtype)
+    ys, _ = jax.vmap(apply, in_axes=(None, None, 0))(params, state, xs)
+    first = jax.tree.map(lambda a: a[0], xs)
+    np.testing.assert_allclose(ys[0], apply(params, state, first)[0], rtol=tol, atol=tol)
+    dparams, dx = layer.backward(params, layer.forward(params, state, x, key=fkey, train=case.train)[2],
+                                 jnp.ones_like(y))
+    assert all(g.dtype == dtype for g in jax.tree.leaves((dparams, dx)))
