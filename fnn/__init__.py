@@ -1,7 +1,14 @@
 """fnn: a functional neural-network library on JAX with hand-derived backward passes."""
+from . import activations as activations
+from . import checkpoint as checkpoint
+from . import data as data
 from . import gradcheck as gradcheck
 from . import initializers as initializers
 from . import layers as layers
+from . import losses as losses
+from . import models as models
+from . import optim as optim
+from . import train as train
 from .core import Layer as Layer
 from .core import cast as cast
 from .core import manual as manual
@@ -14,13 +21,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Layer",
+    "activations",
     "cast",
+    "checkpoint",
+    "data",
     "gradcheck",
     "initializers",
     "layers",
+    "losses",
     "manual",
+    "models",
+    "optim",
     "parallel",
     "residual",
     "serial",
     "summary",
+    "train",
 ]

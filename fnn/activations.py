@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import erf
+from jax.scipy.special import erfc
 
 from .core import FunctionCase
 
@@ -106,7 +106,7 @@ def selu_backward(x: Array, y: Array | None, dy: Array) -> Array:
 
 
 def gelu(x: Array, approximate: bool = False) -> Array:
-    """Exact: y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
+    """Exact: y = x Phi(x) = x erfc(-x / sqrt 2) / 2 (= x (1 + erf(x / sqrt 2)) / 2, accurate for x << 0).
     approximate=True: y = x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3).
 
     Derivative, exact: Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi).
@@ -114,7 +114,7 @@ def gelu(x: Array, approximate: bool = False) -> Array:
     """
     if approximate:
         return 0.5 * x * (1 + jnp.tanh(_GELU_C * (x + _GELU_K * x**3)))
-    return 0.5 * x * (1 + erf(x / math.sqrt(2.0)))
+    return 0.5 * x * erfc(-x / math.sqrt(2.0))
 
 
 def gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = False) -> Array:
@@ -123,7 +123,7 @@ def gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = Fals
         t = jnp.tanh(_GELU_C * (x + _GELU_K * x**3))
         du = _GELU_C * (1 + 3 * _GELU_K * x * x)
         return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-    cdf = 0.5 * (1 + erf(x / math.sqrt(2.0)))
+    cdf = 0.5 * erfc(-x / math.sqrt(2.0))
     pdf = jnp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     return dy * (cdf + x * pdf)
 

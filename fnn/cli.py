@@ -16,6 +16,13 @@ class UsageError(Exception):
     """A bad command-line value: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument ends with ONE line (no usage block, no traceback)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def _positive(kind):
     def parse(text):
         value = kind(text)
@@ -27,8 +34,8 @@ def _positive(kind):
 
 def _parser() -> argparse.ArgumentParser:
     from .models import MODELS
-    p = argparse.ArgumentParser(prog="python -m fnn", description="fnn: train, evaluate and check models")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="python -m fnn", description="fnn: train, evaluate and check models")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _train_arguments(sub.add_parser("train", help="train a model, with a checkpoint after every epoch"))
     e = sub.add_parser("evaluate", help="reload a run's checkpoint and report test accuracy")
     e.add_argument("run_dir")

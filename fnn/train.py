@@ -29,7 +29,7 @@ LOOPS = ("auto", "scan", "step")
 def _metrics(loss, pred, target):
     m = {"loss": loss}
     if pred.ndim == 2 and target.ndim == 1 and jnp.issubdtype(target.dtype, jnp.integer):
-        m["accuracy"] = jnp.mean((jnp.argmax(pred, -1) == target).astype(loss.dtype))
+        m["accuracy"] = jnp.mean((jnp.argmax(pred, -1).astype(target.dtype) == target).astype(loss.dtype))
     return m
 
 
@@ -60,16 +60,18 @@ def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff") -> Cal
 
 
 def _step_fn(model, loss, optimizer, grads):
-    """The un-jitted guarded step on a carry (params, state, opt_state, bad_step, plateau_value).
+    """The un-jitted guarded step on a carry (params, state, opt_state, bad_step, val_loss).
 
     Once a loss is non-finite the carry freezes at the last finite values and
-    `bad_step` records where it happened (-1 while all is well)."""
+    `bad_step` records where it happened (-1 while all is well). The optimizer gets
+    `value=` the last validation loss, or the batch loss before there is one."""
     compute = loss_and_grads(model, loss, grads)
 
     def step(carry, batch, key, index):
         params, state, opt_state, bad, value = carry
         loss_value, metrics, dparams, new_state = compute(params, state, batch[0], batch[1], key)
-        updates, new_opt = optimizer.update(dparams, opt_state, params, value=value)
+        plateau_value = jnp.where(jnp.isfinite(value), value, loss_value.astype(value.dtype))
+        updates, new_opt = optimizer.update(dparams, opt_state, params, value=plateau_value)
         new_params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
         fine = jnp.isfinite(loss_value) & (bad < 0)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(fine, n, o), new, old)
@@ -92,6 +94,7 @@ def make_train_step(model: Layer, loss: Callable, optimizer, *, grads: str = "au
     return jax.jit(step, donate_argnums=(0, 1, 2))
 
 
+@functools.lru_cache(maxsize=32)
 def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
                batch_size: int) -> Callable:
     """A whole epoch as ONE compiled call: shuffle with `key`, then `lax.scan` the
@@ -104,27 +107,34 @@ def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodif
         xs, ys = epoch_batches(k_shuffle, x, y, batch_size)
         keys = jax.random.split(k_steps, xs.shape[0])
         body = lambda c, inp: step(c, (inp[0], inp[1]), inp[2], inp[3])
-        return jax.lax.scan(body, carry, (xs, ys, keys, jnp.arange(xs.shape[0])))
+        return jax.lax.scan(body, carry, (xs, ys, keys, jnp.arange(xs.shape[0], dtype=jnp.int32)))
     return jax.jit(epoch, donate_argnums=(0,))
 
 
+@functools.lru_cache(maxsize=32)
 def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
                    batch_size: int) -> Callable:
     """The same epoch as `make_epoch`, as a Python loop over one jitted guarded step
-    (faster where the backend runs a loop body slower than a lone step)."""
-    step = jax.jit(_step_fn(model, loss, optimizer, grads), donate_argnums=(0,))
+    (faster where the backend runs a loop body slower than a lone step). The step
+    slices its batch out of the device-resident epoch itself, so Python pays one
+    dispatch per step."""
+    guarded = _step_fn(model, loss, optimizer, grads)
+
+    def indexed_step(carry, xs, ys, keys, i):
+        take = lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False)
+        return guarded(carry, (take(xs), take(ys)), take(keys), i)
+
+    step = jax.jit(indexed_step, donate_argnums=(0,))
     shuffle = jax.jit(lambda key, x, y: epoch_batches(key, x, y, batch_size))
 
-    def epoch(carry, x, y, key, on_step=None):
+    def epoch(carry, x, y, key):
         k_shuffle, k_steps = jax.random.split(key)
         xs, ys = shuffle(k_shuffle, x, y)
         keys = jax.random.split(k_steps, xs.shape[0])
         metrics = []
         for i in range(xs.shape[0]):
-            carry, m = step(carry, (xs[i], ys[i]), keys[i], jnp.asarray(i, jnp.int32))
+            carry, m = step(carry, xs, ys, keys, np.int32(i))
             metrics.append(m)
-            if on_step is not None:
-                on_step(i)
         return carry, jax.tree.map(lambda *a: jnp.stack(a), *metrics)
     return epoch
 
@@ -138,10 +148,22 @@ def _time_call(fn, *args, repeat: int = 2) -> float:
     return best
 
 
+_LOOP_CHOICES: dict = {}     # (model, loss, optimizer, grads, batch, shapes) -> "scan" | "step"
+
+
 def choose_loop(model: Layer, loss: Callable, optimizer, carry, x, y, *, grads: str, batch_size: int,
-                trial_steps: int = 4) -> str:
+                trial_steps: int = 8) -> str:
     """Measure `trial_steps` steps as a scanned loop and as jitted single steps, on
-    copies of the training carry (results discarded), and name the faster."""
+    copies of the training carry (results discarded), and name the faster. The
+    choice is remembered per model, optimizer and shapes, so it is measured once."""
+    signature = (model, loss, optimizer, grads, batch_size, x.shape[1:], str(x.dtype))
+    if signature not in _LOOP_CHOICES:
+        _LOOP_CHOICES[signature] = _measure_loops(model, loss, optimizer, carry, x, y, grads=grads,
+                                                  batch_size=batch_size, trial_steps=trial_steps)
+    return _LOOP_CHOICES[signature]
+
+
+def _measure_loops(model, loss, optimizer, carry, x, y, *, grads, batch_size, trial_steps):
     n = trial_steps * batch_size
     xs, ys = x[:n], y[:n]
     copy = lambda: jax.tree.map(jnp.copy, carry)
@@ -215,8 +237,11 @@ def _check_fit_args(grads, loop, epochs, batch_size):
 
 def _learning_rate(opt_state):
     from .optim import current_learning_rate
-    lr = current_learning_rate(opt_state)
-    return None if lr is None else float(lr)
+    try:
+        rate = current_learning_rate(opt_state)
+    except ValueError:                       # a hand-made optimizer that keeps no rate
+        return None
+    return {k: float(v) for k, v in rate.items()} if isinstance(rate, dict) else float(rate)
 
 
 class _Stopper:
@@ -314,7 +339,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     stopper, bar = _Stopper(early_stopping), _progress(epochs - initial_epoch, progress)
     for epoch in range(initial_epoch, epochs):
         t0 = time.perf_counter()
-        carry, metrics = run(carry, x, y, jax.random.fold_in(key, epoch))
+        carry, metrics = jax.block_until_ready(run(carry, x, y, jax.random.fold_in(key, epoch)))
         val_metrics = evaluate(model, carry[0], carry[1], val, loss=loss) if val is not None else None
         _record(history, metrics, val_metrics, time.perf_counter() - t0, carry[2])
         if bar is not None:

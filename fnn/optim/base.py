@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 PyTree = Any
 Schedule = Callable[[jax.Array], Any]
-ScalarOrSchedule = Union[float, Schedule]
-Mask = Union[PyTree, bool, Callable[[tuple, Any], Any]]
+ScalarOrSchedule = float | Schedule
+Mask = PyTree | bool | Callable[[tuple, Any], Any]
 
 
 class Optimizer(NamedTuple):
@@ -51,7 +52,7 @@ def chain(*optimizers: Optimizer) -> Optimizer:
         if not isinstance(state, tuple) or len(state) != len(optimizers):
             raise ValueError(f"chain: expected a state of {len(optimizers)} members, got {type(state)}")
         new_state = []
-        for opt, member in zip(optimizers, state):
+        for opt, member in zip(optimizers, state, strict=True):
             grads, member = opt.update(grads, member, params, **extra)
             new_state.append(member)
         return grads, tuple(new_state)
@@ -74,6 +75,12 @@ def check_range(name: str, arg: str, value: Any, interval: str) -> None:
         raise ValueError(f"{name}: {arg} must lie in {interval}, got {value!r}")
 
 
+def check_ranges(name: str, **checks: tuple[Any, str]) -> None:
+    """check_range for each `arg=(value, interval)`."""
+    for arg, (value, interval) in checks.items():
+        check_range(name, arg, value, interval)
+
+
 def check_int(name: str, arg: str, value: Any, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise ValueError(f"{name}: {arg} must be an int >= {least}, got {value!r}")
@@ -89,15 +96,19 @@ def as_schedule(learning_rate: ScalarOrSchedule, name: str = "as_schedule",
     return lambda count: value
 
 
-def check_tree(name: str, grads: PyTree, reference: PyTree, what: str = "the optimizer state") -> None:
-    """Raise a ValueError when `grads` and `reference` differ in tree structure or leaf shapes."""
-    given, expected = jax.tree.structure(grads), jax.tree.structure(reference)
+def check_tree(name: str, grads: PyTree, reference: PyTree, what: str = "the optimizer state",
+               none_is_leaf: bool = False) -> None:
+    """Raise a ValueError when `grads` and `reference` differ in tree structure or leaf shapes.
+    With none_is_leaf, a None in `reference` stands for a leaf of any shape (Adafactor's state)."""
+    is_leaf = (lambda x: x is None) if none_is_leaf else None
+    given, expected = jax.tree.structure(grads), jax.tree.structure(reference, is_leaf=is_leaf)
     if given != expected:
         raise ValueError(f"{name}: grads have tree structure {given}, but {what} has {expected}; "
                          "build the state with init() on params of the same structure")
-    pairs = zip(jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(reference))
+    pairs = zip(jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(reference, is_leaf=is_leaf),
+                strict=True)
     for (path, g), r in pairs:
-        if jnp.shape(g) != jnp.shape(r):
+        if r is not None and jnp.shape(g) != jnp.shape(r):
             raise ValueError(f"{name}: grads{jax.tree_util.keystr(path)} has shape {jnp.shape(g)}, "
                              f"but {what} holds shape {jnp.shape(r)} there")
 
@@ -141,7 +152,7 @@ def lift(fn: Callable, n_out: int, tree: PyTree, *rest: PyTree) -> tuple:
     """
     treedef = jax.tree.structure(tree)
     columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
-    outs = [fn(*xs) for xs in zip(*columns)]
+    outs = [fn(*xs) for xs in zip(*columns, strict=True)]
     return tuple(treedef.unflatten([o[i] for o in outs]) for i in range(n_out))
 
 
@@ -212,6 +223,19 @@ def rule(name: str, learning_rate: ScalarOrSchedule, state_type: type, init_tree
     return Optimizer(init, update)
 
 
+def inverse_root(s: jax.Array, eps: float, eps_in_sqrt: bool) -> jax.Array:
+    """1 / sqrt(s + eps) (eps inside the root) or 1 / (sqrt(s) + eps) (outside)."""
+    return jax.lax.rsqrt(s + eps) if eps_in_sqrt else 1 / (jnp.sqrt(s) + eps)
+
+
+def trust_ratio(update: jax.Array, param: jax.Array, coefficient: float = 1.0,
+                eps: float = 0.0) -> jax.Array:
+    """coefficient * ||param|| / (||update|| + eps), or 1 where either norm is 0 (LARS, LAMB)."""
+    p_norm, u_norm = jnp.sqrt(jnp.sum(param * param)), jnp.sqrt(jnp.sum(update * update))
+    ratio = coefficient * p_norm / (u_norm + eps)
+    return jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones_like(ratio), ratio)
+
+
 # ----------------------------------------------------------------- the learning rate in force
 
 def current_learning_rate(opt_state: PyTree) -> Any:
@@ -236,7 +260,7 @@ def _find_rate(node: Any) -> Any:
     if isinstance(node, (tuple, list)):
         rate = None
         fields = getattr(node, "_fields", None) or ()
-        for field, child in zip(fields or range(len(node)), node):
+        for field, child in zip(fields or range(len(node)), node, strict=True):
             own = child if field in ("learning_rate", "lr_scale") else _find_rate(child)
             rate = _multiply(rate, own)
         return rate

@@ -1,0 +1,181 @@
+"""Shared pieces of the peer benchmark: data, timing protocol, FLOP counts, table."""
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import statistics
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+BATCH = 128
+LR = 1e-3
+TRAIN_EXAMPLES = 60000
+EPOCH_STEPS = TRAIN_EXAMPLES // BATCH          # 468 full batches per epoch
+MLP_SIZES = (784, 256, 128, 10)
+DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+class Runner(NamedTuple):
+    """One peer, ready to train: `epoch()` runs one epoch over the data it was built
+    with (shuffle + every full batch), waits for the result and returns the mean loss."""
+    epoch: Callable[[], float]
+    note: str = ""
+
+
+class Measurement(NamedTuple):
+    seconds: list[float]   # wall seconds of each timed epoch (warm: compile excluded)
+    loss: float            # mean training loss of the last timed epoch (a sanity check)
+    note: str
+
+
+def measure(runner: Runner, repeat: int) -> Measurement:
+    """Warm up with one untimed epoch (compiles, allocates), then time `repeat` epochs."""
+    runner.epoch()
+    seconds, loss = [], math.nan
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        loss = runner.epoch()
+        seconds.append(time.perf_counter() - t0)
+    return Measurement(seconds, float(loss), runner.note)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# ------------------------------------------------------------------------ data
+
+def read_idx(path: Path) -> np.ndarray:
+    """A minimal IDX reader (gzip or raw), used only when `fnn.data` is not importable."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    zero, code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or code != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != math.prod(dims):
+        raise ValueError(f"{path}: {data.size} bytes of data, header says {dims}")
+    return data.reshape(dims)
+
+
+def load_train() -> tuple[np.ndarray, np.ndarray, str]:
+    """Fashion-MNIST train: float32 images (N, 28, 28, 1) in [0, 1], int32 labels, and the source."""
+    try:
+        from fnn.data import load_dataset
+    except ImportError:
+        images = read_idx(DATA_DIR / "train-images-idx3-ubyte.gz")
+        labels = read_idx(DATA_DIR / "train-labels-idx1-ubyte.gz")
+        x = (images.astype(np.float32) / np.float32(255.0))[..., None]
+        return x, labels.astype(np.int32), f"local IDX reader, {DATA_DIR}"
+    x, y = load_dataset("fashion-mnist", "train")
+    return x, y, "fnn.data.load_dataset"
+
+
+# ----------------------------------------------------------------------- FLOPs
+
+def mlp_flops_per_example(sizes=MLP_SIZES) -> int:
+    """Forward FLOPs of the MLP's matmuls for one example (2 per multiply-add)."""
+    return sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def cnn_flops_per_example() -> int:
+    """Forward FLOPs of conv32-pool-conv64-pool-dense128-dense10 on a 28x28x1 image."""
+    conv1 = 28 * 28 * 32 * (3 * 3 * 1)
+    conv2 = 14 * 14 * 64 * (3 * 3 * 32)
+    dense = 7 * 7 * 64 * 128 + 128 * 10
+    return 2 * (conv1 + conv2 + dense)
+
+
+def epoch_flops(per_example: int, examples: int = EPOCH_STEPS * BATCH) -> float:
+    """Forward + backward of one epoch, backward counted as twice the forward."""
+    return 3.0 * per_example * examples
+
+
+def matmul_rate(n: int = 2048, repeat: int = 7) -> float:
+    """Best measured float32 FLOP/s of an n x n jitted `jnp` matmul."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    mm(a, b).block_until_ready()
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        mm(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best
+
+
+# ------------------------------------------------------------------- JAX peers
+
+@functools.lru_cache(maxsize=4)
+def shuffled_batches(batch_size: int = BATCH):
+    """Jitted `(key, x, y) -> (xs, ys)`: shuffle on the device and cut into (S, B, ...) batches."""
+    import jax
+
+    def cut(key, x, y):
+        steps = x.shape[0] // batch_size
+        idx = jax.random.permutation(key, x.shape[0])[:steps * batch_size].reshape(steps, batch_size)
+        return x[idx], y[idx]
+    return jax.jit(cut)
+
+
+class EpochKeys:
+    """A fresh PRNG key per epoch for the shuffles of the JAX peers."""
+
+    def __init__(self, seed: int = 0):
+        import jax
+        self._base, self._count = jax.random.PRNGKey(seed), 0
+
+    def next(self):
+        import jax
+        self._count += 1
+        return jax.random.fold_in(self._base, self._count)
+
+
+def step_loop(step_fn: Callable, x, y) -> Callable[[], float]:
+    """An epoch as a Python loop: shuffle on the device, then `step_fn(xb, yb) -> loss`
+    per batch; returns `run()` that waits for the epoch and gives its mean loss."""
+    import jax
+
+    cut, keys = shuffled_batches(BATCH), EpochKeys()
+
+    def run() -> float:
+        xs, ys = cut(keys.next(), x, y)
+        losses = [step_fn(xs[i], ys[i]) for i in range(xs.shape[0])]
+        return float(np.mean(jax.device_get(losses)))
+    return run
+
+
+# ----------------------------------------------------------------------- table
+
+class Row(NamedTuple):
+    name: str
+    seconds: float | None     # per epoch of 468 steps (None: skipped)
+    loss: float | None
+    note: str
+
+
+def format_table(rows: list[Row], reference: str, ratio_label: str) -> str:
+    """Markdown table with s/epoch and the ratio to the row named `reference`."""
+    ref = next((r.seconds for r in rows if r.name == reference and r.seconds), None)
+    lines = [f"| peer | s/epoch | {ratio_label} | train loss | notes |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        if r.seconds is None:
+            lines.append(f"| {r.name} | — | — | — | {r.note} |")
+            continue
+        ratio = f"{r.seconds / ref:.2f}x" if ref else "—"
+        loss = "" if r.loss is None or math.isnan(r.loss) else f"{r.loss:.3f}"
+        lines.append(f"| {r.name} | {r.seconds:.3g} | {ratio} | {loss} | {r.note} |")
+    return "\n".join(lines)

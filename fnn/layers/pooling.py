@@ -1,0 +1,210 @@
+"""Pooling, channels last: MaxPool1D/2D, AvgPool1D/2D, GlobalAvgPool, GlobalMaxPool.
+
+Windows that tile the input (stride == window, no padding: the usual 2x2 / 2)
+run as a reshape and a max or mean, with a mask-based backward; other windows
+use lax.reduce_window forward and a hand-written window scatter (col2im)
+backward. Both paths give the same numbers.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from ..core import Case, Layer, check_input
+from ._patches import (
+    as_padding,
+    as_tuple,
+    col2im,
+    offsets,
+    out_sizes,
+    pad_input,
+    resolve_pads,
+    unpad_input,
+    variant,
+    window_views,
+)
+from ._patches import size as _size
+
+_SPATIAL = "HWD"
+
+
+def _tiles(x, window, out):
+    """x cropped to out * window and split into tiles: (B, o_1, w_1, ..., o_n, w_n, C)."""
+    x = x[(slice(None), *(slice(0, o * w) for o, w in zip(out, window, strict=True)))]
+    return x.reshape(x.shape[0], *(d for ow in zip(out, window, strict=True) for d in ow), x.shape[-1])
+
+
+def _untile(pieces, window, sizes):
+    """Adjoint of `_tiles` on one piece per window offset (row-major): interleave, zero-pad the crop."""
+    n, t = len(window), jnp.stack(pieces, axis=-2)                          # (B, *out, K, C)
+    out = t.shape[1:1 + n]
+    t = t.reshape(t.shape[0], *out, *window, t.shape[-1])
+    t = t.transpose(0, *(a for i in range(n) for a in (1 + i, 1 + n + i)), 2 * n + 1)
+    t = t.reshape(t.shape[0], *(o * w for o, w in zip(out, window, strict=True)), t.shape[-1])
+    crop = [(0, m - o * w, 0) for m, o, w in zip(sizes, out, window, strict=True)]
+    return lax.pad(t, jnp.zeros((), t.dtype), [(0, 0, 0), *crop, (0, 0, 0)])
+
+
+def _geometry(sizes, window, stride, padding):
+    ones = (1,) * len(window)
+    pads = resolve_pads(padding, sizes, window, stride, ones)
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(sizes, pads, strict=True))
+    tiled = stride == window and all(p == (0, 0) for p in pads)
+    return pads, padded, out_sizes(padded, window, stride, ones), tiled
+
+
+def _pool_forward(kind, x, window, stride, geometry):
+    pads, _, out, tiled = geometry
+    if tiled:
+        t = _tiles(x, window, out)
+        axes = tuple(range(2, t.ndim - 1, 2))
+        return t.max(axis=axes) if kind == "max" else t.sum(axis=axes) / _size(window)
+    init, op = (-jnp.inf, lax.max) if kind == "max" else (0.0, lax.add)
+    y = lax.reduce_window(x, jnp.asarray(init, x.dtype), op, (1, *window, 1), (1, *stride, 1),
+                          [(0, 0), *pads, (0, 0)])
+    return y if kind == "max" else y / _size(window)
+
+
+def _first_max_pieces(x, y, dy, window, stride, geometry):
+    """dy routed to the first maximum of each window: one (B, *out, C) piece per offset."""
+    pads, _, out, tiled = geometry
+    ones = (1,) * len(window)
+    if tiled:
+        t = _tiles(x, window, out)
+        views = [t[(slice(None), *(a for oi in k for a in (slice(None), oi)))]
+                 for k in offsets(window)]
+    else:
+        views = window_views(pad_input(x, pads, ones, -jnp.inf), window, stride, ones, out)
+    taken, pieces, zero = jnp.zeros(y.shape, bool), [], jnp.zeros((), dy.dtype)
+    for v in views:
+        hit = (v == y) & ~taken
+        taken = taken | hit
+        pieces.append(jnp.where(hit, dy, zero))
+    return pieces
+
+
+def _pool_backward(kind, x, y, dy, window, stride, geometry):
+    pads, padded, _, tiled = geometry
+    if kind == "max":
+        pieces = _first_max_pieces(x, y, dy, window, stride, geometry)
+    else:
+        pieces = [dy / _size(window)] * _size(window)                      # each input gets dy / |window|
+    if tiled:
+        return _untile(pieces, window, x.shape[1:-1])
+    ones = (1,) * len(window)
+    return unpad_input(col2im(pieces, padded, window, stride, ones), pads, ones, x.shape[1:-1])
+
+
+def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None = None,
+          padding: str | int | tuple = "VALID", *, name: str = "Pool") -> Layer:
+    window = as_tuple(window, ndim, "window", name)
+    stride = window if stride is None else as_tuple(stride, ndim, "stride", name)
+    padding = as_padding(padding, ndim, name)
+    expected = f"(B, {', '.join(_SPATIAL[:ndim])}, C)"
+
+    def geometry(sizes):
+        return _geometry(tuple(sizes), window, stride, padding)
+
+    def init(key, in_shape):
+        del key
+        if len(in_shape) != ndim + 1 or isinstance(in_shape[0], (tuple, list)):
+            raise ValueError(f"{name}: expected in_shape {expected[4:]}, got {tuple(in_shape)}")
+        out = geometry(in_shape[:-1])[2]
+        if min(out) < 1:
+            raise ValueError(f"{name}: window {window} does not fit in in_shape {tuple(in_shape)}")
+        return (*out, in_shape[-1]), (), ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del params, key, train
+        check_input(name, x)
+        if x.ndim != ndim + 2:
+            raise ValueError(f"{name}: expected x of shape {expected}, got {tuple(x.shape)}")
+        y = _pool_forward(kind, x, window, stride, geometry(x.shape[1:-1]))
+        return y, state, ((x, y) if kind == "max" else x)          # avg reads only x's shape
+
+    def backward(params, cache, dy):
+        x, y = cache if kind == "max" else (cache, None)
+        return (), _pool_backward(kind, x, y, dy, window, stride, geometry(x.shape[1:-1]))
+
+    return Layer(init, forward, backward, name)
+
+
+def _global_pool(kind: str, *, name: str = "GlobalPool") -> Layer:
+    def init(key, in_shape):
+        del key
+        if len(in_shape) < 2 or isinstance(in_shape[0], (tuple, list)):
+            raise ValueError(f"{name}: expected in_shape (*spatial, C) with a spatial axis, got {in_shape}")
+        return (in_shape[-1],), (), ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del params, key, train
+        check_input(name, x)
+        if x.ndim < 3:
+            raise ValueError(f"{name}: expected x of shape (B, *spatial, C), got {tuple(x.shape)}")
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        y = flat.mean(axis=1) if kind == "avg" else flat.max(axis=1)
+        return y, state, x
+
+    def backward(params, cache, dy):
+        x = cache
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        if kind == "avg":                                            # dx = dy / N everywhere
+            dflat = jnp.broadcast_to(dy[:, None, :] / flat.shape[1], flat.shape)
+        else:                                                        # dx = dy at the first argmax
+            first = jnp.argmax(flat, axis=1)[:, None, :] == jnp.arange(flat.shape[1])[None, :, None]
+            dflat = jnp.where(first, dy[:, None, :], jnp.zeros((), dy.dtype))
+        return (), dflat.reshape(x.shape)
+
+    return Layer(init, forward, backward, name)
+
+
+_POOL_DOC = """{n}-D {what} pooling, channels last: {formula}
+
+Shapes: x (B, {sp}, C) -> y (B, {sp_out}, C);  n_out = floor((n + P_lo + P_hi - F) / S) + 1;
+    window F, stride S (default: the window), padding "VALID" (default), "SAME" or ints; no params.
+Backward: {backward}
+    Tiling windows (stride == window, no padding) run as reshape + {red}; others as
+    lax.reduce_window forward and a hand-written window scatter (col2im) backward.
+"""
+_MAX = dict(what="max", red="max with a mask backward",
+            formula="y[b, o, c] = max_k xp[b, o S + k, c], xp padded with -inf.",
+            backward="dx[o S + k*] += dy[o], k* the FIRST maximum of the window in row-major\n"
+                     "    order (ties: the first gets all of dy, as lax.reduce_window's VJP and PyTorch).")
+_AVG = dict(what="average", red="mean with a broadcast backward",
+            formula="y[b, o, c] = (1 / |window|) sum_k xp[b, o S + k, c];\n"
+                    "    padding counts as zeros in the mean (PyTorch's count_include_pad=True).",
+            backward="dx[o S + k] += dy[o] / |window| for every k in the window.")
+_1D, _2D = dict(n=1, sp="L", sp_out="L_out"), dict(n=2, sp="H, W", sp_out="H_out, W_out")
+
+MaxPool1D = variant(_pool, "MaxPool1D", _POOL_DOC.format(**_1D, **_MAX), 1, "max")
+MaxPool2D = variant(_pool, "MaxPool2D", _POOL_DOC.format(**_2D, **_MAX), 2, "max")
+AvgPool1D = variant(_pool, "AvgPool1D", _POOL_DOC.format(**_1D, **_AVG), 1, "avg")
+AvgPool2D = variant(_pool, "AvgPool2D", _POOL_DOC.format(**_2D, **_AVG), 2, "avg")
+GlobalAvgPool = variant(_global_pool, "GlobalAvgPool", """Mean over every spatial axis: y[b, c] = mean_s x[b, s, c].
+
+Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
+Backward: dx[b, s, c] = dy[b, c] / N, N = the number of spatial positions.
+""", "avg")
+GlobalMaxPool = variant(_global_pool, "GlobalMaxPool", """Max over every spatial axis: y[b, c] = max_s x[b, s, c].
+
+Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
+Backward: dx[b, s, c] = dy[b, c] at the first argmax s (row-major; ties: the first gets it), else 0.
+""", "max")
+
+CASES = (
+    Case("MaxPool2D-2x2", lambda: MaxPool2D(2), (4, 6, 2)),
+    Case("MaxPool2D-2x2-crop", lambda: MaxPool2D(2), (5, 5, 2)),
+    Case("MaxPool2D-3x3-s2-same", lambda: MaxPool2D(3, 2, "SAME"), (5, 6, 2)),
+    Case("MaxPool2D-3x2-s1-valid", lambda: MaxPool2D((3, 2), 1), (4, 5, 2)),
+    Case("MaxPool2D-explicit-pad", lambda: MaxPool2D(2, 2, ((1, 0), (0, 1))), (5, 5, 2)),
+    Case("MaxPool1D-2", lambda: MaxPool1D(2), (7, 3)),
+    Case("MaxPool1D-3-s2-same", lambda: MaxPool1D(3, 2, "SAME"), (7, 3)),
+    Case("AvgPool2D-2x2", lambda: AvgPool2D(2), (4, 6, 2)),
+    Case("AvgPool2D-3x3-s2-same", lambda: AvgPool2D(3, 2, "SAME"), (5, 6, 2)),
+    Case("AvgPool2D-2x3-s1-valid", lambda: AvgPool2D((2, 3), 1), (4, 5, 2)),
+    Case("AvgPool1D-2", lambda: AvgPool1D(2), (7, 3)),
+    Case("AvgPool1D-3-s1-same", lambda: AvgPool1D(3, 1, "SAME"), (6, 3)),
+    Case("GlobalAvgPool", GlobalAvgPool, (3, 4, 2)),
+    Case("GlobalMaxPool", GlobalMaxPool, (3, 4, 2)),
+    Case("GlobalMaxPool-1d", GlobalMaxPool, (5, 3)),
+)

@@ -1,0 +1,105 @@
+"""Shared pieces of the optimizer tests: the parameter pytree, the fixed gradient sequence,
+jitted runners for fnn and for the optax oracle, and the tables of rules."""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import fnn.optim as fo
+
+STEPS = 100          # oracle comparisons run this many updates
+RTOL = 1e-10         # and require ||fnn - oracle||_inf / ||oracle||_inf below this, per leaf
+
+
+def make_params(dtype=jnp.float64, key=0):
+    """A pytree of several shapes and containers: a matrix, a 4-d kernel in a nested dict, and
+    a tuple holding a vector and a list with a scalar."""
+    k = jax.random.split(jax.random.PRNGKey(key), 4)
+    normal = lambda i, shape: jax.random.normal(k[i], shape, jnp.float64).astype(dtype)
+    return {"W": normal(0, (5, 4)), "conv": {"kernel": normal(1, (3, 3, 2, 4))},
+            "seq": (normal(2, (4,)), [normal(3, ())])}
+
+
+def grad_sequence(params, steps=STEPS, key=1):
+    """A fixed random gradient sequence: every leaf gets a leading axis of `steps` entries,
+    with a per-leaf scale so the leaves differ in magnitude."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(key), len(leaves))
+    seq = [(0.1 + i) * jax.random.normal(k, (steps, *p.shape), jnp.float64).astype(p.dtype)
+           for i, (k, p) in enumerate(zip(keys, leaves, strict=True))]
+    return jax.tree.unflatten(treedef, seq)
+
+
+def _run(opt, apply, params, grads):
+    def body(carry, g):
+        p, s = carry
+        u, s = opt.update(g, s, p)
+        return (apply(p, u), s), None
+
+    (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), grads)
+    return params
+
+
+class Both(NamedTuple):
+    """A kwarg value that differs by library only in type: fnn's and optax's version of one
+    schedule (optax's schedules are not written for strict dtype promotion)."""
+    fnn: object
+    optax: object
+
+
+def split(kwargs):
+    """(fnn kwargs, optax kwargs) from one dict: the same values, `Both` resolved per side."""
+    pick = lambda side: {k: getattr(v, side) if isinstance(v, Both) else v for k, v in kwargs.items()}
+    return pick("fnn"), pick("optax")
+
+
+def run_fnn(opt, params, grads):
+    """Final params after feeding `grads` (stacked on axis 0) through `opt`, in one jitted scan."""
+    return jax.jit(functools.partial(_run, opt, fo.apply_updates))(params, grads)
+
+
+def run_optax(tx, params, grads):
+    """The same with an optax transformation, jitted too, under standard dtype promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jax.jit(functools.partial(_run, tx, optax.apply_updates))(params, grads)
+
+
+def run_numpy(step, state, params, grads):
+    """The same with a NumPy oracle `step(g, state, p) -> (new_p, state)` over dicts of arrays."""
+    p = jax.tree.map(np.asarray, params)
+    for t in range(jax.tree.leaves(grads)[0].shape[0]):
+        p, state = step(jax.tree.map(lambda g, t=t: np.asarray(g[t]), grads), state, p)
+    return p
+
+
+def assert_close(ours, oracle, rtol=RTOL):
+    """Per leaf, max |ours - oracle| / max |oracle| < rtol."""
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(ours)[0], jax.tree.leaves(oracle),
+                            strict=True):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+        assert err < rtol, f"{jax.tree_util.keystr(path)}: relative error {err:.3g} >= {rtol}"
+
+
+# ----------------------------------------------------------------- every rule, for the cross-cutting tests
+
+RULES = {
+    "sgd": lambda lr: fo.sgd(lr, momentum=0.9),
+    "adagrad": lambda lr: fo.adagrad(lr),
+    "rmsprop": lambda lr: fo.rmsprop(lr, centered=True, momentum=0.5),
+    "adam": lambda lr: fo.adam(lr),
+    "adamw": lambda lr: fo.adamw(lr, weight_decay=0.01, mask=fo.decay_mask),
+    "nadam": lambda lr: fo.nadam(lr, momentum_decay=4e-3),
+    "amsgrad": lambda lr: fo.amsgrad(lr),
+    "adabelief": lambda lr: fo.adabelief(lr),
+    "radam": lambda lr: fo.radam(lr),
+    "lion": lambda lr: fo.lion(lr),
+    "adafactor": lambda lr: fo.adafactor(lr, min_dim_size_to_factor=3, momentum=0.9),
+    "lamb": lambda lr: fo.lamb(lr, weight_decay=0.01),
+    "lars": lambda lr: fo.lars(lr, weight_decay=0.01),
+}
