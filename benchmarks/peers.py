@@ -4,29 +4,32 @@
     python benchmarks/peers.py --only mlp      # the MLP table (about a minute)
     python benchmarks/peers.py --only cnn --steps 30 --repeat 2
 
-One process times every peer in turn: batch 128, Adam lr 1e-3, softmax cross-entropy,
-real Fashion-MNIST train (60000 images -> 468 full batches an epoch). Each peer runs one
-untimed warm-up epoch (compilation, allocation), then `--repeat` timed epochs; the table
-gives the median. MLP rows time whole epochs. CNN rows train on the first `--steps`
-batches (an "epoch" of N steps, shuffle included) and scale the time by 468/N, the same
-for every row. Peers missing from the environment are listed as skipped. See README.md.
+One process times every peer: batch 128, Adam lr 1e-3, softmax cross-entropy, real
+Fashion-MNIST train (60000 images -> 468 full batches an epoch). Each peer runs one
+untimed warm-up epoch (compilation, allocation), then `--repeat` timed epochs, by
+default interleaved (one epoch of every peer per round, so a change of load on a shared
+machine falls on all rows alike; `--sequential` times each peer in one go). The table
+gives the median (`--stat min`: the best). MLP rows time whole epochs. CNN rows train on
+the first `--steps` batches (an "epoch" of N steps, shuffle included) and scale the time
+by 468/N, the same for every row. Peers missing from the environment are listed as
+skipped. See README.md.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import platform
 import sys
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import common  # noqa: E402
+from _peers import common, protocol  # noqa: E402
 from _peers.common import EPOCH_STEPS, Row  # noqa: E402
+from _peers.protocol import Peer, log  # noqa: E402
 
 PEERS = ("fnn", "jax-scan", "jax-steps", "linen", "nnx", "equinox", "torch", "numpy")
 
@@ -39,11 +42,14 @@ def _builder(module: str, attr: str = "runner", **kwargs) -> Callable:
 
 def _peer_rows(kind: str, args) -> list[tuple[str, str, Callable]]:
     """(key, row name, build) in table order; `build(kind, x, y) -> Runner`."""
+    fnn_rows = [("fnn", f"fnn fit, grads={g}",
+                 _builder("fnn_peer", "fit_runner", grads=g, epochs=1 + args.repeat, loop=args.fnn_loop))
+                for g in ("autodiff", "manual")]
     jax_rows = [("jax-scan", "raw JAX, lax.scan epoch", _builder("raw_jax", "scan_runner")),
                 ("jax-steps", "raw JAX, jitted steps", _builder("raw_jax", "step_runner"))]
     if kind == "cnn":
         jax_rows.reverse()
-    rows = [*jax_rows,
+    rows = [*fnn_rows, *jax_rows,
             ("linen", "Flax linen + optax", _builder("flax_peers", "linen_runner")),
             ("nnx", "Flax nnx + optax", _builder("flax_peers", "nnx_runner")),
             ("equinox", "Equinox + optax", _builder("eqx_peer")),
@@ -53,51 +59,26 @@ def _peer_rows(kind: str, args) -> list[tuple[str, str, Callable]]:
     return [r for r in rows if r[0] not in args.skip]
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _matmul_rate(rates: list[float], args) -> float:
+    """Measure the matmul rate again (after waiting for quiet) and return the best so far."""
+    common.wait_until_idle(args.wait_idle)
+    rates.append(common.matmul_rate())
+    return max(rates)
 
 
-def _timed(name: str, measure: Callable[[], common.Measurement], scale: float) -> Row:
-    """Run one peer's measurement; import errors and failures become a skipped row."""
-    t0 = time.perf_counter()
-    _log(f"  {name} ...")
-    try:
-        m = measure()
-    except ImportError as err:
-        return Row(name, None, None, f"skipped: {err}")
-    except Exception as err:  # noqa: BLE001 - one broken peer must not end the whole run
-        traceback.print_exc()
-        return Row(name, None, None, f"failed: {type(err).__name__}: {err}")
-    per_epoch = common.median(m.seconds) * scale
-    runs = ", ".join(f"{s:.3g}" for s in m.seconds)
-    _log(f"    {per_epoch:.3g} s/epoch (timed runs: {runs} s; {time.perf_counter() - t0:.0f} s in all)")
-    return Row(name, per_epoch, m.loss, m.note)
+def _steps(kind: str, args) -> int:
+    return EPOCH_STEPS if kind == "mlp" or args.steps <= 0 else min(args.steps, EPOCH_STEPS)
 
 
-def _fnn_rows(kind, x, y, args, scale) -> list[Row]:
-    fnn_peer = importlib.import_module("_peers.fnn_peer")
-    rows = []
-    for grads in ("autodiff", "manual"):
-        name = f"fnn fit, grads={grads}"
-        reason = fnn_peer.missing(kind)
-        if reason:
-            rows.append(Row(name, None, None, reason))
-            continue
-        rows.append(_timed(name, lambda g=grads: fnn_peer.measure_fit(kind, g, x, y, args.repeat,
-                                                                    args.fnn_loop), scale))
-    return rows
-
-
-def run_table(kind: str, x, y, args, rate: float) -> list[Row]:
-    steps = EPOCH_STEPS if kind == "mlp" or args.steps <= 0 else min(args.steps, EPOCH_STEPS)
+def run_table(kind: str, x, y, args, rates: list[float]) -> list[Row]:
+    steps = _steps(kind, args)
     x, y = x[:steps * common.BATCH], y[:steps * common.BATCH]
     scale = EPOCH_STEPS / steps
-    _log(f"{kind.upper()}: {steps} steps per timed run, x{scale:.3g} to an epoch of {EPOCH_STEPS}")
-    rows = _fnn_rows(kind, x, y, args, scale) if "fnn" not in args.skip else []
-    for _, name, build in _peer_rows(kind, args):
-        rows.append(_timed(name, lambda b=build: common.measure(b(kind, x, y), args.repeat), scale))
+    log(f"{kind.upper()}: {steps} steps per timed run, x{scale:.3g} to an epoch of {EPOCH_STEPS}")
+    peers = [Peer(name, functools.partial(build, kind, x, y)) for _, name, build in _peer_rows(kind, args)]
+    rows = (protocol.sequential if args.sequential else protocol.interleaved)(peers, args, scale)
     per_example = common.mlp_flops_per_example() if kind == "mlp" else common.cnn_flops_per_example()
-    flops = common.epoch_flops(per_example)
+    flops, rate = common.epoch_flops(per_example), _matmul_rate(rates, args)
     rows.append(Row(f"FLOP limit ({flops / 1e9:.4g} GFLOP at {rate / 1e9:.0f} GFLOP/s)",
                     flops / rate, None, "epoch FLOPs / measured 2048² matmul rate"))
     return rows
@@ -113,7 +94,7 @@ def _versions() -> str:
     return ", ".join(found)
 
 
-def _header(source: str, rate: float) -> str:
+def _header(source: str, rates: list[float], load: tuple[float, ...]) -> str:
     import jax
 
     blas = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
@@ -121,18 +102,19 @@ def _header(source: str, rate: float) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, jax backend {jax.default_backend()}",
         f"Versions: {_versions()}",
-        f"OpenBLAS variables: {blas or 'unset'}",
+        f"OpenBLAS variables: {blas or 'unset'}; load average at start {', '.join(f'{v:.1f}' for v in load)}",
         f"Data: Fashion-MNIST train via {source}; batch {common.BATCH}, Adam lr {common.LR}",
-        f"float32 matmul rate (2048², best of 7): {rate / 1e9:.0f} GFLOP/s"])
+        f"float32 matmul rate (2048², best of 7 per measurement): {max(rates) / 1e9:.0f} GFLOP/s "
+        f"(measurements: {', '.join(f'{r / 1e9:.0f}' for r in rates)})"])
 
 
 def _render(kind: str, rows: list[Row], args) -> str:
     if kind == "mlp":
-        title = f"### MLP 784-256-128-10, seconds per epoch ({args.repeat} timed epochs, median)"
+        title = f"### MLP 784-256-128-10, seconds per epoch ({args.repeat} timed epochs, {args.stat})"
         return f"{title}\n\n{common.format_table(rows, 'raw JAX, lax.scan epoch', 'vs raw JAX scan')}"
-    steps = EPOCH_STEPS if args.steps <= 0 else min(args.steps, EPOCH_STEPS)
+    steps = _steps("cnn", args)
     how = ("whole epochs" if steps == EPOCH_STEPS else
-           f"every row extrapolated: median of {args.repeat} timed runs of {steps} steps, "
+           f"every row extrapolated: {args.stat} of {args.repeat} timed runs of {steps} steps, "
            f"x{EPOCH_STEPS}/{steps}")
     title = "### CNN conv32-pool-conv64-pool-dense128-10, seconds per epoch"
     return f"{title}\n\n{common.format_table(rows, 'raw JAX, jitted steps', 'vs raw JAX steps')}\n\n({how})"
@@ -145,6 +127,12 @@ def parse_args(argv=None):
                    help="CNN steps per timed run, scaled to 468 (0 = whole epochs); default 60")
     p.add_argument("--repeat", type=int, default=3, help="timed epochs (runs) per peer; default 3")
     p.add_argument("--skip", default="", help=f"comma-separated peers to leave out, of {','.join(PEERS)}")
+    p.add_argument("--stat", default="median", choices=tuple(common.STATS),
+                   help="how timed runs are summarised; default median")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="before each row, wait up to this long for other processes to leave the CPU")
+    p.add_argument("--sequential", action="store_true",
+                   help="time each peer in one go instead of interleaving one epoch of each per round")
     p.add_argument("--fnn-loop", default="auto", choices=("auto", "scan", "step"), help="fit's loop")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads; default 2")
     p.add_argument("--out", type=Path, help="also write the markdown tables to this file")
@@ -157,14 +145,13 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    load = os.getloadavg()
     x, y, source = common.load_train()
-    rate = common.matmul_rate()
-    parts = [_header(source, rate)]
-    _log(parts[0])
-    for kind in ("mlp", "cnn"):
-        if args.only in (None, kind):
-            parts.append(_render(kind, run_table(kind, x, y, args, rate), args))
-    report = "\n\n".join(parts)
+    rates: list[float] = []
+    log(f"float32 matmul rate: {_matmul_rate(rates, args) / 1e9:.0f} GFLOP/s")
+    tables = [_render(kind, run_table(kind, x, y, args, rates), args)
+              for kind in ("mlp", "cnn") if args.only in (None, kind)]
+    report = "\n\n".join([_header(source, rates, load), *tables])
     print(report)
     if args.out:
         args.out.write_text(report + "\n")

@@ -62,7 +62,7 @@ def is_float(x) -> bool:
     return jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
 
 
-def cast(tree: PyTree, dtype) -> PyTree:
+def cast(tree: PyTree, dtype: Any) -> PyTree:
     """Cast every floating leaf of `tree` to `dtype`; integer leaves are kept."""
     return jax.tree.map(lambda a: a.astype(dtype) if is_float(a) else a, tree)
 

@@ -10,7 +10,7 @@ from fnn import gradcheck
 
 @pytest.mark.parametrize("case", A.CASES, ids=[c.name for c in A.CASES])
 def test_backward_matches_autodiff_and_finite_differences(case):
-    report = gradcheck.check_case(case, jax.random.PRNGKey(7))
+    report = gradcheck.check_case(case, jax.random.PRNGKey(13))   # test_gradcheck uses key 7
     assert report.autodiff_error < 1e-9, report
     assert report.fd_error < 1e-6, report
     assert report.passed
@@ -63,7 +63,8 @@ def test_extreme_inputs_stay_finite_and_keep_dtype(dtype):
             pairs.append((y, backward(x, y, jnp.ones_like(x), **options)))
         return pairs
 
-    for name, (y, dx) in zip(ORACLE_IDS, outputs(jnp.array([[-1e4, -100.0, 0.5, 100.0, 1e4]] * 3, dtype))):
+    extreme = jnp.array([[-1e4, -100.0, 0.5, 100.0, 1e4]] * 3, dtype)
+    for name, (y, dx) in zip(ORACLE_IDS, outputs(extreme), strict=True):
         assert y.dtype == dtype and dx.dtype == dtype, name
         assert jnp.all(jnp.isfinite(y)) and jnp.all(jnp.isfinite(dx)), name
 

@@ -25,7 +25,10 @@ class Runner(NamedTuple):
     """One peer, ready to train: `epoch()` runs one epoch over the data it was built
     with (shuffle + every full batch), waits for the result and returns the mean loss."""
     epoch: Callable[[], float]
-    note: str = ""
+    note: str | Callable[[], str] = ""       # a callable is read after the runs
+
+    def describe(self) -> str:
+        return self.note() if callable(self.note) else self.note
 
 
 class Measurement(NamedTuple):
@@ -42,11 +45,10 @@ def measure(runner: Runner, repeat: int) -> Measurement:
         t0 = time.perf_counter()
         loss = runner.epoch()
         seconds.append(time.perf_counter() - t0)
-    return Measurement(seconds, float(loss), runner.note)
+    return Measurement(seconds, float(loss), runner.describe())
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+STATS = {"median": statistics.median, "min": min}
 
 
 # ------------------------------------------------------------------------ data
@@ -77,6 +79,31 @@ def load_train() -> tuple[np.ndarray, np.ndarray, str]:
         return x, labels.astype(np.int32), f"local IDX reader, {DATA_DIR}"
     x, y = load_dataset("fashion-mnist", "train")
     return x, y, "fnn.data.load_dataset"
+
+
+def cpu_busy(window: float = 1.0) -> float:
+    """Fraction of all cores busy over `window` seconds (read while this process idles,
+    it is the load of the others); NaN where /proc/stat is absent."""
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]          # total, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except OSError:
+        return math.nan
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_until_idle(max_wait: float, threshold: float = 0.2) -> float:
+    """Wait (at most `max_wait` s) until other processes use under `threshold` of the CPU;
+    returns the last busy fraction seen."""
+    deadline, busy = time.monotonic() + max_wait, cpu_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        time.sleep(4.0)
+        busy = cpu_busy()
+    return busy
 
 
 # ----------------------------------------------------------------------- FLOPs
@@ -164,6 +191,12 @@ class Row(NamedTuple):
     seconds: float | None     # per epoch of 468 steps (None: skipped)
     loss: float | None
     note: str
+    busy: float = math.nan    # CPU share other processes used just before the row ran
+
+
+def seconds_text(seconds: float) -> str:
+    """0.683, 21.6, 430: three significant figures, no exponent."""
+    return f"{seconds:.0f}" if seconds >= 100 else f"{seconds:.3g}"
 
 
 def format_table(rows: list[Row], reference: str, ratio_label: str) -> str:
@@ -177,5 +210,9 @@ def format_table(rows: list[Row], reference: str, ratio_label: str) -> str:
             continue
         ratio = f"{r.seconds / ref:.2f}x" if ref else "—"
         loss = "" if r.loss is None or math.isnan(r.loss) else f"{r.loss:.3f}"
-        lines.append(f"| {r.name} | {r.seconds:.3g} | {ratio} | {loss} | {r.note} |")
+        lines.append(f"| {r.name} | {seconds_text(r.seconds)} | {ratio} | {loss} | {r.note} |")
+    busy = [r.busy for r in rows if not math.isnan(r.busy)]
+    if busy:
+        lines.append(f"\nCPU used by other processes just before each row: "
+                     f"{100 * min(busy):.0f}-{100 * max(busy):.0f}%.")
     return "\n".join(lines)

@@ -1,13 +1,19 @@
-"""fnn itself, timed through `fnn.train.fit` exactly as a user calls it: the first epoch
-compiles (and, with loop="auto", measures the scanned against the per-step loop), the
-following epochs are warm and are the ones reported."""
+"""fnn itself, timed through `fnn.train.fit` exactly as a user calls it.
+
+`fit` runs all its epochs in one call, so to time it epoch by epoch like every other
+peer (and to interleave it with them), it runs in a thread that pauses in `on_epoch`
+until the benchmark asks for the next epoch. The first epoch compiles (and, with
+loop="auto", measures the scanned loop against the per-step one): it is the warm-up.
+An epoch's time is taken from outside `fit`, so it does not depend on how `fit`
+times itself."""
 from __future__ import annotations
 
-import time
+import math
+import threading
 
 import numpy as np
 
-from .common import BATCH, LR, Measurement
+from .common import BATCH, LR, Runner
 
 
 def missing(kind: str) -> str | None:
@@ -36,28 +42,64 @@ def model(kind: str):
                       L.Flatten(), L.Dense(128), L.Relu(), L.Dense(10))
 
 
-def measure_fit(kind: str, grads: str, x: np.ndarray, y: np.ndarray, repeat: int,
-                loop: str = "auto") -> Measurement:
-    """`fit` for 1 + `repeat` epochs over (x, y); the first (compiling) epoch is dropped.
+class _FitThread:
+    """`fit(epochs=n)` in a thread, one epoch per `epoch()` call."""
 
-    Epochs are timed from the outside, between `on_epoch` calls that wait for the
-    parameters, rather than read from `history["epoch_seconds"]`, so the figure does
-    not depend on how `fit` times itself."""
-    import jax
+    def __init__(self, kind: str, grads: str, x: np.ndarray, y: np.ndarray, epochs: int, loop: str):
+        self.args, self.epochs = (kind, grads, x, y, loop), epochs
+        self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.loss, self.loop, self.error = math.nan, loop, None
+        self.requested = self.completed = 0
 
-    import fnn
-    from fnn.train import fit
-
-    net = model(kind)
-    _, params, state = net.init(jax.random.PRNGKey(0), x.shape[1:])
-    stamps = []
-
-    def on_epoch(epoch, params, state, opt_state, history):
+    def _on_epoch(self, epoch, params, state, opt_state, history):
+        import jax
         jax.block_until_ready((params, state, opt_state))
-        stamps.append(time.perf_counter())
-    *_, history = fit(net, params, state, fnn.optim.adam(LR), (x, y),
-                      loss=fnn.losses.softmax_cross_entropy, epochs=1 + repeat, batch_size=BATCH,
-                      key=jax.random.PRNGKey(1), grads=grads, loop=loop, progress=False, on_epoch=on_epoch)
-    seconds = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
-    note = f"fit, loop={history.get('loop', loop)}" + (" (auto)" if loop == "auto" else "")
-    return Measurement(seconds, float(history["train_loss"][-1]), note)
+        self.loss, self.loop = history["train_loss"][-1], history.get("loop", self.loop)
+        self.completed += 1
+        self.done.release()
+        if epoch + 1 < self.epochs:
+            self.go.acquire()
+
+    def _run(self):
+        import jax
+
+        import fnn
+        from fnn.train import fit
+
+        kind, grads, x, y, loop = self.args
+        try:
+            net = model(kind)
+            _, params, state = net.init(jax.random.PRNGKey(0), x.shape[1:])
+            fit(net, params, state, fnn.optim.adam(LR), (x, y), loss=fnn.losses.softmax_cross_entropy,
+                epochs=self.epochs, batch_size=BATCH, key=jax.random.PRNGKey(1), grads=grads,
+                loop=loop, progress=False, on_epoch=self._on_epoch)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            self.error = err
+        finally:
+            self.done.release()      # wakes a caller waiting on an epoch that will not come
+
+    def epoch(self) -> float:
+        self.requested += 1
+        if self.thread.ident is None:
+            self.thread.start()
+        else:
+            self.go.release()
+        self.done.acquire()
+        if self.error is not None:
+            raise self.error
+        if self.completed < self.requested:
+            raise RuntimeError(f"fnn fit stopped after {self.completed} epochs, "
+                               f"{self.requested} were asked for")
+        return float(self.loss)
+
+
+def fit_runner(kind: str, x: np.ndarray, y: np.ndarray, *, grads: str, epochs: int,
+               loop: str = "auto") -> Runner:
+    """A Runner over `fit`: `epochs` must be the number of `epoch()` calls to come."""
+    reason = missing(kind)
+    if reason:
+        raise ImportError(reason.removeprefix("skipped: "))
+    runner = _FitThread(kind, grads, x, y, epochs, loop)
+    note = lambda: f"fit, loop={runner.loop}" + (" (auto)" if loop == "auto" else "")
+    return Runner(runner.epoch, note)

@@ -14,21 +14,45 @@ from .activation import Swish as Swish
 from .activation import Tanh as Tanh
 from .combinators import Add as Add
 from .combinators import Concat as Concat
+from .conv import Conv1D as Conv1D
+from .conv import Conv2D as Conv2D
+from .conv import ConvTranspose2D as ConvTranspose2D
 from .dense import Dense as Dense
 from .dense import Flatten as Flatten
 from .dense import Reshape as Reshape
 from .dropout import Dropout as Dropout
+from .norm import BatchNorm as BatchNorm
+from .norm import GroupNorm as GroupNorm
+from .norm import LayerNorm as LayerNorm
+from .pooling import AvgPool1D as AvgPool1D
+from .pooling import AvgPool2D as AvgPool2D
+from .pooling import GlobalAvgPool as GlobalAvgPool
+from .pooling import GlobalMaxPool as GlobalMaxPool
+from .pooling import MaxPool1D as MaxPool1D
+from .pooling import MaxPool2D as MaxPool2D
 
 __all__ = [
     "Add",
+    "AvgPool1D",
+    "AvgPool2D",
+    "BatchNorm",
     "Concat",
+    "Conv1D",
+    "Conv2D",
+    "ConvTranspose2D",
     "Dense",
     "Dropout",
     "Elu",
     "Flatten",
     "Gelu",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "GroupNorm",
+    "LayerNorm",
     "LeakyRelu",
     "LogSoftmax",
+    "MaxPool1D",
+    "MaxPool2D",
     "Mish",
     "PRelu",
     "Relu",

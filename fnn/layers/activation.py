@@ -26,7 +26,8 @@ def _activation(name: str, function: Callable, derivative: Callable, reads: str,
     def init(key, in_shape):
         del key
         if axis is not None and not -len(in_shape) <= axis <= len(in_shape):
-            raise ValueError(f"{name}: axis {axis} is out of range for x of shape (B, *{tuple(in_shape)})")
+            shape = ", ".join(["B", *map(str, in_shape)])
+            raise ValueError(f"{name}: axis {axis} is out of range for x of shape ({shape})")
         return tuple(in_shape), (), ()
 
     def forward(params, state, x, *, key=None, train=False):

@@ -177,8 +177,8 @@ def Add(*, name: str = "Add") -> Layer:
 
 
 def _mlp():
-    from .dense import Dense
     from .activation import Tanh
+    from .dense import Dense
     return serial(Dense(4), Tanh(), Dense(3))
 
 

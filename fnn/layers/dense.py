@@ -13,9 +13,9 @@ def Dense(out_dim: int, *, use_bias: bool = True, W_init: Initializer = glorot_u
           b_init: Initializer = zeros, name: str = "Dense") -> Layer:
     """Affine map on the last axis: y = x @ W + b.
 
-    Shapes (B = batch, ... = any extra leading axes):
+    Shapes: (B = batch, ... = any extra leading axes)
         x (B, ..., d_in) -> y (B, ..., out_dim);  W (d_in, out_dim), b (out_dim,)
-    Backward, given dy = dL/dy and summing over all leading axes:
+    Backward: (given dy = dL/dy, summing over all leading axes)
         dW = x^T dy      db = sum(dy)      dx = dy W^T
     """
     if isinstance(out_dim, bool) or not isinstance(out_dim, int) or out_dim < 1:

@@ -54,7 +54,7 @@ def BatchNorm(momentum: float = 0.9, eps: float = 1e-5, *, gamma_init: Initializ
         var * n / (n - 1) for the running var (PyTorch; momentum weighs the old value, as flax).
     eval: mu, var = the running statistics in state; state is returned unchanged.
     Shapes: x (B, ..., C) -> y (B, ..., C);  gamma, beta (C,);  state {"mean", "var"}: (C,).
-    Backward (x^ = (x - mu) / sigma, sums over every axis but the last, n terms each):
+    Backward: x^ = (x - mu) / sigma; sums over every axis but the last, n terms each:
         dgamma = sum dy x^      dbeta = sum dy
         train: dx = gamma / (n sigma) (n dy - dbeta - x^ dgamma)   (the closed form)
         eval:  dx = gamma / sigma dy
@@ -104,7 +104,7 @@ def LayerNorm(eps: float = 1e-5, *, gamma_init: Initializer = ones, beta_init: I
     (and per position), mu, var = mean and biased variance of x[..., :], sigma = sqrt(var + eps).
 
     Shapes: x (B, ..., C) -> y (B, ..., C);  gamma, beta (C,);  no state; same in train and eval.
-    Backward (x^ = (x - mu) / sigma, g = dy * gamma, means over the last axis):
+    Backward: x^ = (x - mu) / sigma, g = dy * gamma; means over the last axis:
         dgamma = sum_{b, ...} dy x^      dbeta = sum_{b, ...} dy
         dx = (1 / sigma) (g - mean(g) - x^ mean(g x^))
     """
@@ -137,7 +137,7 @@ def GroupNorm(groups: int, eps: float = 1e-5, *, gamma_init: Initializer = ones,
 
     Shapes: x (B, *spatial, C) -> y (B, *spatial, C), C % groups == 0, at least one axis
         besides the batch;  gamma, beta (C,);  no state; same in train and eval.
-    Backward (x^ per block, g = dy * gamma, means over (*spatial, C/groups) of each block):
+    Backward: x^ per block, g = dy * gamma; means over (*spatial, C/groups) of each block:
         dgamma = sum_{b, spatial} dy x^      dbeta = sum_{b, spatial} dy
         dx = (1 / sigma) (g - mean(g) - x^ mean(g x^))
     """

@@ -7,6 +7,9 @@ backward. Both paths give the same numbers.
 """
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -53,6 +56,7 @@ def _geometry(sizes, window, stride, padding):
     return pads, padded, out_sizes(padded, window, stride, ones), tiled
 
 
+@functools.partial(jax.jit, static_argnames=("kind", "window", "stride", "geometry"))
 def _pool_forward(kind, x, window, stride, geometry):
     pads, _, out, tiled = geometry
     if tiled:
@@ -83,6 +87,7 @@ def _first_max_pieces(x, y, dy, window, stride, geometry):
     return pieces
 
 
+@functools.partial(jax.jit, static_argnames=("kind", "window", "stride", "geometry"))
 def _pool_backward(kind, x, y, dy, window, stride, geometry):
     pads, padded, _, tiled = geometry
     if kind == "max":

@@ -40,6 +40,24 @@ def _factored_dims(shape: tuple, factored: bool, min_dim: int) -> tuple[int, int
     return None if shape[order[-2]] < min_dim else (int(order[-2]), int(order[-1]))
 
 
+def _moment_shapes(shape: tuple, factored: bool, min_dim: int) -> tuple:
+    """Shapes of (v_row, v_col, v) for a leaf of `shape`; None where that moment is not kept."""
+    dims = _factored_dims(shape, factored, min_dim)
+    if dims is None:
+        return None, None, tuple(shape)
+    without = lambda axis: tuple(int(n) for i, n in enumerate(shape) if i != axis)
+    return without(dims[1]), without(dims[0]), None
+
+
+def _check_shapes(grads: PyTree, state: AdafactorState, shapes_of) -> None:
+    treedef = jax.tree.structure(grads)
+    moments = [treedef.flatten_up_to(t) for t in (state.v_row, state.v_col, state.v)]
+    for (path, g), *kept in zip(jax.tree_util.tree_flatten_with_path(grads)[0], *moments, strict=True):
+        if shapes_of(jnp.shape(g)) != tuple(None if k is None else k.shape for k in kept):
+            raise ValueError(f"adafactor: grads{jax.tree_util.keystr(path)} has shape {jnp.shape(g)}, "
+                             "which does not fit the optimizer state there")
+
+
 def _scaled(g, v_row, v_col, v, beta, eps, dims):
     """One factored (or plain) RMS step for one array: returns (g / sqrt(v^), v_row, v_col, v)."""
     g2 = g * g + eps
@@ -72,6 +90,7 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
     _check(learning_rate, min_dim_size_to_factor, decay_rate, clipping_threshold, momentum,
            weight_decay_rate, eps)
     dims_of = lambda x: _factored_dims(jnp.shape(x), factored, min_dim_size_to_factor)
+    shapes_of = lambda shape: _moment_shapes(shape, factored, min_dim_size_to_factor)
 
     def leaf(g, v_row, v_col, v, p, m, beta, rate):
         d, v_row, v_col, v = _scaled(g, v_row, v_col, v, beta.astype(g.dtype), eps, dims_of(g))
@@ -86,6 +105,9 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
 
     def step(grads, state, params, rate):
         check_tree("adafactor", grads, state.v, none_is_leaf=True)
+        _check_shapes(grads, state, shapes_of)
+        if params is not None:                   # a transposed leaf fits the factored moments
+            check_tree("adafactor", grads, params, "params")
         if multiply_by_parameter_scale or weight_decay_rate:
             require_params("adafactor", params, "the parameter scale and weight decay read them")
         beta = 1 - (state.count - decay_offset).astype(float_dtype()) ** -decay_rate
@@ -97,10 +119,8 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
         return jax.tree.map(lambda x: -x, d), new
 
     def init_trees(params):
-        zeros = lambda p, axis: jnp.zeros(tuple(np.delete(p.shape, axis)), p.dtype)
-        row = jax.tree.map(lambda p: zeros(p, dims_of(p)[1]) if dims_of(p) else None, params)
-        col = jax.tree.map(lambda p: zeros(p, dims_of(p)[0]) if dims_of(p) else None, params)
-        full = jax.tree.map(lambda p: None if dims_of(p) else jnp.zeros_like(p), params)
+        zeros = lambda shape, p: None if shape is None else jnp.zeros(shape, p.dtype)
+        row, col, full = lift(lambda p: [zeros(s, p) for s in shapes_of(p.shape)], 3, params)
         mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype_momentum), params)
         return {"v_row": row, "v_col": col, "v": full, "mu": mu if momentum is not None else ()}
 

@@ -16,22 +16,22 @@ STEPS = 100          # oracle comparisons run this many updates
 RTOL = 1e-10         # and require ||fnn - oracle||_inf / ||oracle||_inf below this, per leaf
 
 
-def make_params(dtype=jnp.float64, key=0):
+def make_params(dtype=jnp.float64, seed=0):
     """A pytree of several shapes and containers: a matrix, a 4-d kernel in a nested dict, and
-    a tuple holding a vector and a list with a scalar."""
-    k = jax.random.split(jax.random.PRNGKey(key), 4)
-    normal = lambda i, shape: jax.random.normal(k[i], shape, jnp.float64).astype(dtype)
-    return {"W": normal(0, (5, 4)), "conv": {"kernel": normal(1, (3, 3, 2, 4))},
-            "seq": (normal(2, (4,)), [normal(3, ())])}
+    a tuple holding a vector and a list with a scalar. (NumPy draws: no compilation per shape.)"""
+    rng = np.random.default_rng(seed)
+    normal = lambda shape: jnp.asarray(rng.standard_normal(shape)).astype(dtype)
+    return {"W": normal((5, 4)), "conv": {"kernel": normal((3, 3, 2, 4))},
+            "seq": (normal((4,)), [normal(())])}
 
 
-def grad_sequence(params, steps=STEPS, key=1):
+def grad_sequence(params, steps=STEPS, seed=1):
     """A fixed random gradient sequence: every leaf gets a leading axis of `steps` entries,
     with a per-leaf scale so the leaves differ in magnitude."""
+    rng = np.random.default_rng(seed)
     leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(key), len(leaves))
-    seq = [(0.1 + i) * jax.random.normal(k, (steps, *p.shape), jnp.float64).astype(p.dtype)
-           for i, (k, p) in enumerate(zip(keys, leaves, strict=True))]
+    seq = [jnp.asarray((0.1 + i) * rng.standard_normal((steps, *p.shape))).astype(p.dtype)
+           for i, p in enumerate(leaves)]
     return jax.tree.unflatten(treedef, seq)
 
 
@@ -46,8 +46,7 @@ def _run(opt, apply, params, grads):
 
 
 class Both(NamedTuple):
-    """A kwarg value that differs by library only in type: fnn's and optax's version of one
-    schedule (optax's schedules are not written for strict dtype promotion)."""
+    """A kwarg value that each library spells its own way (fnn's mask function, optax's tree)."""
     fnn: object
     optax: object
 
@@ -56,6 +55,11 @@ def split(kwargs):
     """(fnn kwargs, optax kwargs) from one dict: the same values, `Both` resolved per side."""
     pick = lambda side: {k: getattr(v, side) if isinstance(v, Both) else v for k, v in kwargs.items()}
     return pick("fnn"), pick("optax")
+
+
+def row_ids(rows):
+    """Test ids for (fnn factory, oracle, kwargs) rows: the rule's name and the row's index."""
+    return [f"{row[0].__name__}{i}" for i, row in enumerate(rows)]
 
 
 def run_fnn(opt, params, grads):
@@ -67,6 +71,18 @@ def run_optax(tx, params, grads):
     """The same with an optax transformation, jitted too, under standard dtype promotion."""
     with jax.numpy_dtype_promotion("standard"):
         return jax.jit(functools.partial(_run, tx, optax.apply_updates))(params, grads)
+
+
+def _run_both(ours, oracle, params, grads):
+    mine = _run(ours, fo.apply_updates, params, grads)
+    with jax.numpy_dtype_promotion("standard"):            # optax is not written for strict promotion
+        theirs = _run(oracle, optax.apply_updates, params, grads)
+    return mine, theirs
+
+
+def run_both(ours, oracle, params, grads):
+    """(fnn's, optax's) final params, both runs traced into one jitted function (one compilation)."""
+    return jax.jit(functools.partial(_run_both, ours, oracle))(params, grads)
 
 
 def run_numpy(step, state, params, grads):

@@ -12,13 +12,13 @@ import optax
 import pytest
 from optim_cases import (
     STEPS,
-    Both,
     assert_close,
     grad_sequence,
     make_params,
+    row_ids,
+    run_both,
     run_fnn,
     run_numpy,
-    run_optax,
     split,
 )
 
@@ -38,8 +38,7 @@ def torch_sgd_oracle(learning_rate, momentum, dampening=0.0, weight_decay=0.0, n
 ROWS = [  # (fnn factory, oracle factory, kwargs)
     (fo.sgd, optax.sgd, dict(learning_rate=0.05)),
     (fo.sgd, optax.sgd, dict(learning_rate=0.05, momentum=0.9)),
-    (fo.sgd, optax.sgd, dict(learning_rate=Both(fo.cosine_decay(0.05, STEPS), optax.cosine_decay_schedule(
-        0.05, STEPS)), momentum=0.9, nesterov=True)),
+    (fo.sgd, optax.sgd, dict(learning_rate=fo.cosine_decay(0.05, STEPS), momentum=0.9, nesterov=True)),
     (fo.sgd, torch_sgd_oracle, dict(learning_rate=0.05, momentum=0.8, dampening=0.8, weight_decay=0.01)),
     (fo.sgd, torch_sgd_oracle, dict(learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.1)),
     (fo.adagrad, optax.adagrad, dict(learning_rate=0.1)),
@@ -48,8 +47,7 @@ ROWS = [  # (fnn factory, oracle factory, kwargs)
     (fo.rmsprop, optax.rmsprop, dict(learning_rate=0.01, decay=0.95, eps=1e-6, eps_in_sqrt=False,
                                      initial_scale=1.0)),
     (fo.rmsprop, optax.rmsprop, dict(learning_rate=0.01, centered=True, momentum=0.9)),
-    (fo.rmsprop, optax.rmsprop, dict(learning_rate=Both(fo.piecewise_constant([30, 60], [0.01, 0.005, 0.001]),
-                                     optax.piecewise_constant_schedule(0.01, {30: 0.5, 60: 0.2})),
+    (fo.rmsprop, optax.rmsprop, dict(learning_rate=fo.piecewise_constant([30, 60], [0.01, 0.005, 0.001]),
                                      momentum=0.9, nesterov=True)),
     (fo.lion, optax.lion, dict(learning_rate=0.003)),
     (fo.lion, optax.lion, dict(learning_rate=0.003, b1=0.95, b2=0.98, weight_decay=0.1, mask=MASK)),
@@ -60,10 +58,10 @@ ROWS = [  # (fnn factory, oracle factory, kwargs)
 ]
 
 
-@pytest.mark.parametrize("ours, oracle, kwargs", ROWS, ids=[f"{r[0].__name__}{i}" for i, r in enumerate(ROWS)])
+@pytest.mark.parametrize("ours, oracle, kwargs", ROWS, ids=row_ids(ROWS))
 def test_matches_oracle_for_100_steps(ours, oracle, kwargs):
     fnn_kwargs, optax_kwargs = split(kwargs)
-    assert_close(run_fnn(ours(**fnn_kwargs), PARAMS, GRADS), run_optax(oracle(**optax_kwargs), PARAMS, GRADS))
+    assert_close(*run_both(ours(**fnn_kwargs), oracle(**optax_kwargs), PARAMS, GRADS))
 
 
 def test_adagrad_eps_outside_root_matches_pytorch_formula():

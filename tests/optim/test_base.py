@@ -1,0 +1,145 @@
+"""fnn.optim.base, and the contract every rule keeps (run for all of them, as Haiku's
+cross-cutting tests do): dtypes kept, no recompilation, any pytree, checkpointable state,
+tree-structure errors, the learning rate readable from the state, and the STYLE checks on
+the public API (annotations, short docstrings, no optax import)."""
+import inspect
+import logging
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from optim_cases import RULES, grad_sequence, make_params, run_fnn
+
+import fnn.optim as fo
+
+BOOKKEEPING = {"count", "learning_rate", "mu_product"}       # scalar state fields of their own dtype
+
+
+def _params(dtype):
+    """The shared pytree plus an empty subtree (a layer without parameters)."""
+    return {**make_params(dtype), "act": ()}
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.float64])
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_updates_and_state_keep_the_parameter_dtype(name, dtype):
+    opt, params = RULES[name](fo.cosine_decay(1e-2, 100)), _params(dtype)   # the schedule is float64
+    state = jax.eval_shape(opt.init, params)
+    updates, state = jax.eval_shape(opt.update, params, state, params)     # traces, no compilation
+    assert jax.tree.map(lambda u: u.dtype, updates) == jax.tree.map(lambda p: p.dtype, params)
+    for field, value in state._asdict().items():
+        if field not in BOOKKEEPING:
+            assert {x.dtype for x in jax.tree.leaves(value)} <= {jnp.dtype(dtype)}, field
+    assert state.count.dtype == jnp.int32 and state.count.shape == ()
+    assert jax.eval_shape(fo.apply_updates, params, updates) == jax.eval_shape(lambda p: p, params)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_jitted_steps_compile_once_log_the_rate_and_checkpoint(name, caplog):
+    """One jitted training step per rule, run 6 times: it compiles once (jax.log_compiles), the
+    rate in force is read from the state each step, and the state (arrays only) round-trips
+    through NumPy and continues exactly."""
+    schedule = fo.piecewise_constant([2, 4], [0.1, 0.05, 0.02])
+    opt, params = RULES[name](schedule), _params(jnp.float32)
+    grads = grad_sequence(params, steps=6)
+
+    @jax.jit
+    def optimizer_step(params, state, grads):
+        updates, state = opt.update(grads, state, params)
+        return fo.apply_updates(params, updates), state, fo.current_learning_rate(state)
+
+    state, rates = opt.init(params), []
+    assert float(fo.current_learning_rate(state)) == pytest.approx(0.1)   # before any update: the first's
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for t in range(5):
+            params, state, rate = optimizer_step(params, state, jax.tree.map(lambda g, t=t: g[t], grads))
+            rates.append(float(rate))
+    compiles = [r.getMessage() for r in caplog.records if "Compiling jit(optimizer_step)" in r.getMessage()]
+    assert len(compiles) == 1 and optimizer_step._cache_size() == 1, compiles
+    assert rates == pytest.approx([float(schedule(t)) for t in range(5)])
+    leaves, treedef = jax.tree.flatten(state)
+    assert all(isinstance(x, jax.Array) for x in leaves)
+    restored = jax.tree.unflatten(treedef, [jnp.asarray(np.asarray(x)) for x in leaves])  # "saved" as NumPy
+    last = jax.tree.map(lambda g: g[5], grads)
+    resumed = optimizer_step(params, restored, last)
+    same = jax.tree.map(jnp.array_equal, optimizer_step(params, state, last), resumed)
+    assert jax.tree.all(same) and optimizer_step._cache_size() == 1
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_grads_of_another_structure_or_shape_are_refused(name):
+    opt, params = RULES[name](0.01), make_params()
+    state = opt.init(params)
+    missing = {k: v for k, v in params.items() if k != "W"}
+    with pytest.raises(ValueError, match=f"{name}: grads have tree structure"):
+        opt.update(missing, state, params)
+    reshaped = {**params, "W": jnp.zeros((4, 5))}
+    with pytest.raises(ValueError, match=r"grads\['W'\] has shape \(4, 5\)"):
+        opt.update(reshaped, state, params)
+
+
+def test_current_learning_rate_multiplies_through_chains_and_splits_partitions():
+    params = make_params()
+    opt = fo.chain(fo.clip_by_global_norm(1.0), fo.adam(0.1), fo.scale_by_schedule(0.5))
+    assert float(fo.current_learning_rate(opt.init(params))) == pytest.approx(0.05)
+    split = fo.partition({"a": fo.sgd(0.1), "b": fo.chain(fo.adam(0.2), fo.reduce_on_plateau())},
+                         lambda path, leaf: "a" if path[0] == "W" else "b")
+    rates = fo.current_learning_rate(split.init(params))
+    assert {k: float(v) for k, v in rates.items()} == {"a": 0.1, "b": 0.2}
+    with pytest.raises(ValueError, match="holds no learning_rate"):
+        fo.current_learning_rate(fo.clip_by_value(1.0).init(params))
+
+
+def test_rules_vmap_over_an_ensemble_of_parameters():
+    opt, params = fo.adam(0.01), make_params()
+    ensemble = jax.tree.map(lambda p: jnp.stack([p, 2 * p, -p]), params)
+    step = jax.jit(lambda p: opt.update(p, opt.init(p), p)[0])
+    batched = jax.jit(jax.vmap(step))(ensemble)
+    one_by_one = [step(jax.tree.map(lambda e, i=i: e[i], ensemble)) for i in range(3)]
+    for i, single in enumerate(one_by_one):
+        assert jax.tree.all(jax.tree.map(lambda b, s, i=i: jnp.allclose(b[i], s), batched, single))
+
+
+def test_apply_updates_keeps_the_parameter_dtype_and_checks_the_tree():
+    params = {"W": jnp.ones((2, 2), jnp.bfloat16)}
+    out = fo.apply_updates(params, {"W": jnp.full((2, 2), 0.5, jnp.float32)})
+    assert out["W"].dtype == jnp.bfloat16 and float(out["W"][0, 0]) == 1.5
+    with pytest.raises(ValueError, match="apply_updates: grads have tree structure"):
+        fo.apply_updates(params, {"V": jnp.ones((2, 2))})
+
+
+def test_chain_runs_members_in_order_and_checks_its_state():
+    params = make_params()
+    opt = fo.chain(fo.clip_by_value(0.1), fo.sgd(1.0))
+    updates, _ = opt.update(jax.tree.map(lambda p: 10 * p, params), opt.init(params))
+    assert float(jnp.max(jnp.abs(updates["W"]))) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="chain: expected a state of 2 members"):
+        opt.update(params, (), params)
+
+
+def test_plain_sgd_matches_the_formula_on_a_nested_pytree():
+    params, grads = make_params(), grad_sequence(make_params(), steps=3)
+    final = run_fnn(fo.sgd(0.1), params, grads)
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g.sum(0), params, grads)
+    assert jax.tree.all(jax.tree.map(lambda a, b: jnp.allclose(a, b, rtol=1e-14), final, expected))
+
+
+def test_public_factories_are_annotated_and_documented_briefly():
+    for name in fo.__all__:
+        obj = getattr(fo, name)
+        if not inspect.isfunction(obj):
+            continue
+        sig = inspect.signature(obj)
+        missing = [p for p in sig.parameters.values() if p.annotation is inspect.Parameter.empty]
+        assert not missing and sig.return_annotation is not inspect.Signature.empty, name
+        doc = inspect.getdoc(obj)
+        assert doc and len(doc.splitlines()) <= 15, f"{name}: docstring missing or over 15 lines"
+
+
+def test_fnn_optim_never_imports_optax():
+    source = pathlib.Path(fo.__file__).parent
+    offenders = [p.name for p in source.glob("*.py") if "optax" in "\n".join(
+        line for line in p.read_text().splitlines() if line.lstrip().startswith(("import", "from")))]
+    assert not offenders

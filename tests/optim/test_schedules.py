@@ -1,0 +1,83 @@
+"""fnn.optim.schedules: each schedule against its formula written in NumPy and against optax.
+
+Evaluated jitted and vmapped over counts 0..89 (past every schedule's end). The NumPy formula
+must agree to 1e-12 relative. optax must agree to 1e-12 of the schedule's peak where it computes
+in float64; its linear, exponential and one-cycle schedules work in float32 even under x64
+(their result, or the phase fraction t / steps), so those rows allow 1e-6 of the peak.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import fnn.optim as fo
+
+T = np.arange(90)
+
+
+def _cos(start, end, frac):
+    return end + (start - end) / 2 * (1 + np.cos(np.pi * np.clip(frac, 0, 1)))
+
+
+ROWS = [  # (fnn schedule, NumPy formula of t, optax schedule, tolerance against optax)
+    (fo.constant(0.1), lambda t: 0.1 + 0 * t, optax.constant_schedule(0.1), 1e-12),
+    (fo.step_decay(0.1, 0.5, 7), lambda t: 0.1 * 0.5 ** (t // 7),
+     optax.exponential_decay(0.1, 7, 0.5, staircase=True), 1e-6),
+    (fo.exponential_decay(0.1, 0.9, 5, lr_min=0.02), lambda t: np.maximum(0.1 * 0.9 ** (t / 5), 0.02),
+     optax.exponential_decay(0.1, 5, 0.9, end_value=0.02), 1e-6),
+    (fo.exponential_decay(0.1, 0.9, 5, staircase=True), lambda t: 0.1 * 0.9 ** (t // 5),
+     optax.exponential_decay(0.1, 5, 0.9, staircase=True), 1e-6),
+    (fo.cosine_decay(0.1, 50, 0.01), lambda t: 0.01 + 0.045 * (1 + np.cos(np.pi * np.minimum(t, 50) / 50)),
+     optax.cosine_decay_schedule(0.1, 50, alpha=0.1), 1e-12),
+    (fo.linear_warmup(0.1, 20, 0.01), lambda t: 0.01 + 0.09 * np.minimum(t, 20) / 20,
+     optax.linear_schedule(0.01, 0.1, 20), 1e-6),
+    (fo.warmup_cosine(0.1, 10, 60, 0.01, 0.001),
+     lambda t: np.where(t < 10, 0.01 + 0.09 * t / 10, _cos(0.1, 0.001, (t - 10) / 50)),
+     optax.warmup_cosine_decay_schedule(0.01, 0.1, 10, 60, 0.001), 1e-6),
+    (fo.one_cycle(0.1, 60),
+     lambda t: np.where(t < 18, _cos(0.004, 0.1, t / 18), _cos(0.1, 4e-7, (t - 18) / 42)),
+     optax.cosine_onecycle_schedule(60, 0.1), 1e-6),
+    (fo.piecewise_constant([10, 30], [0.1, 0.05, 0.01]),
+     lambda t: np.select([t < 10, t < 30], [0.1, 0.05], 0.01),
+     optax.piecewise_constant_schedule(0.1, {10: 0.5, 30: 0.2}), 1e-12),
+]
+
+
+def _values(schedule):
+    with jax.numpy_dtype_promotion("standard"):          # optax's schedules need it; fnn's do not care
+        return np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(T, jnp.int32)), np.float64)
+
+
+@pytest.mark.parametrize("ours, formula, oracle, tol", ROWS, ids=[f"row{i}" for i in range(len(ROWS))])
+def test_schedule_matches_its_formula_and_optax(ours, formula, oracle, tol):
+    values = np.asarray(jax.jit(jax.vmap(ours))(jnp.asarray(T, jnp.int32)))  # strict promotion here
+    assert values.dtype == np.float64
+    np.testing.assert_allclose(values, formula(T), rtol=1e-12, atol=0)
+    theirs = _values(oracle)
+    np.testing.assert_allclose(values, theirs, rtol=0, atol=tol * np.max(theirs))
+
+
+def test_schedules_accept_python_ints_and_traced_counts():
+    schedule = fo.warmup_cosine(0.1, 10, 60)
+    assert float(schedule(5)) == pytest.approx(0.05)
+    assert float(jax.jit(schedule)(jnp.int32(5))) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: fo.constant(-0.1), "constant: value must lie in"),
+    (lambda: fo.step_decay(0.1, 0.0, 10), "step_decay: gamma"),
+    (lambda: fo.step_decay(0.1, 0.5, 0), "step_decay: step_size"),
+    (lambda: fo.exponential_decay(-1.0, 0.5), "exponential_decay: lr0"),
+    (lambda: fo.cosine_decay(0.1, 0), "cosine_decay: total"),
+    (lambda: fo.cosine_decay(0.1, 10, lr_min=-1.0), "cosine_decay: lr_min"),
+    (lambda: fo.linear_warmup(0.1, -1), "linear_warmup: warmup_steps"),
+    (lambda: fo.warmup_cosine(0.1, 10, 10), "warmup_cosine: warmup_steps must be < total"),
+    (lambda: fo.one_cycle(0.1, 100, pct_start=1.0), "one_cycle: pct_start"),
+    (lambda: fo.piecewise_constant([10], [0.1]), "piecewise_constant: values needs"),
+    (lambda: fo.piecewise_constant([10, 5], [0.1, 0.2, 0.3]), "piecewise_constant: boundaries must increase"),
+    (lambda: fo.piecewise_constant([10], [0.1, -0.2]), r"piecewise_constant: values\[1\]"),
+])
+def test_bad_arguments_raise_when_built(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
