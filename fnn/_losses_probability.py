@@ -103,22 +103,35 @@ def _class_target(name: str, logits: Array, target: Array, reduction: str) -> tu
     return logits, target.astype(logits.dtype), jnp.ones(logits.shape[:-1], bool)
 
 
-def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean") -> Array:
+def _smoothed(name: str, target: Array, label_smoothing: float) -> Array:
+    """t <- (1 - s) t + s / C (Szegedy et al. 2016), s = label_smoothing in [0, 1)."""
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"{name}: label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+    if label_smoothing == 0.0:
+        return target
+    return (1 - label_smoothing) * target + label_smoothing / target.shape[-1]
+
+
+def softmax_cross_entropy(logits: Array, target: Array, reduction: str = "mean",
+                          label_smoothing: float = 0.0) -> Array:
     """Cross-entropy of softmax(logits) over the last axis: l = -sum_c t_c log_softmax(x)_c.
 
-    target: integer labels (...) in [0, C), or one-hot / soft targets (..., C).
-    Labels outside [0, C) cannot be checked under jit: their examples give NaN.
-    "mean" averages over examples. Stable for any |x| (log-sum-exp form).
+    target: integer labels (...) in [0, C), or one-hot / soft targets (..., C), smoothed
+    to (1 - s) t + s / C by `label_smoothing` s. Labels outside [0, C) cannot be checked
+    under jit: their examples give NaN. "mean" averages over examples. Stable for any |x|.
     Derivative: dl/dx = softmax(x) sum_c t_c - t (softmax(x) - onehot for labels).
     """
     logits, target, valid = _class_target("softmax_cross_entropy", logits, target, reduction)
+    target = _smoothed("softmax_cross_entropy", target, label_smoothing)
     per_example = -jnp.sum(target * activations.log_softmax(logits), axis=-1)
     return reduce(jnp.where(valid, per_example, jnp.nan), reduction)
 
 
-def softmax_cross_entropy_grad(logits: Array, target: Array, reduction: str = "mean") -> Array:
+def softmax_cross_entropy_grad(logits: Array, target: Array, reduction: str = "mean",
+                               label_smoothing: float = 0.0) -> Array:
     """dL/dlogits of `softmax_cross_entropy`: softmax(x) sum(t) - t, / examples for "mean"."""
     logits, target, valid = _class_target("softmax_cross_entropy_grad", logits, target, reduction)
+    target = _smoothed("softmax_cross_entropy_grad", target, label_smoothing)
     grad = activations.softmax(logits) * jnp.sum(target, axis=-1, keepdims=True) - target
     return scale(jnp.where(valid[..., None], grad, jnp.nan), valid.size, reduction)
 

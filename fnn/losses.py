@@ -162,6 +162,7 @@ CASES = (
     _case("sigmoid_binary_cross_entropy", sigmoid_binary_cross_entropy, _logits_and_bits),
     _case("softmax_cross_entropy-labels", softmax_cross_entropy, _logits_and_labels),
     _case("softmax_cross_entropy-soft", softmax_cross_entropy, _distributions),
+    _case("softmax_cross_entropy-smoothed", softmax_cross_entropy, _logits_and_labels, label_smoothing=0.1),
     _case("kl_divergence", kl_divergence, functools.partial(_distributions, log_first=True)),
     _case("js_divergence", js_divergence, _distributions),
     _case("focal", focal, _logits_and_bits),

@@ -5,6 +5,7 @@ optimizer state and the epoch), `history.json` and `curves.png`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from .models import MODELS
 from .train import evaluate, fit
 
 CONFIG_KEYS = ("model", "dataset", "epochs", "optimizer", "lr", "schedule", "weight_decay", "dropout",
-               "batch_size", "grads", "loop", "val_size", "seed", "limit")
+               "batch_size", "grads", "loop", "val_size", "seed", "limit", "label_smoothing")
 
 
 def _schedule(name, lr, total_steps):
@@ -56,6 +57,8 @@ def _config(args) -> dict:
     cfg = {k: getattr(args, k) for k in CONFIG_KEYS}
     if cfg["dropout"] is not None and not 0.0 <= cfg["dropout"] < 1.0:
         raise UsageError(f"--dropout must lie in [0, 1), got {cfg['dropout']}")
+    if not 0.0 <= cfg["label_smoothing"] < 1.0:
+        raise UsageError(f"--label-smoothing must lie in [0, 1), got {cfg['label_smoothing']}")
     if cfg["val_size"] < 0:
         raise UsageError(f"--val-size must be >= 0, got {cfg['val_size']}")
     return cfg
@@ -122,6 +125,11 @@ def train(args) -> int:
                       progress=not args.no_progress)
 
 
+def training_loss(cfg: dict):
+    """Softmax cross-entropy, with the run's label smoothing (hand gradient included)."""
+    return functools.partial(losses.softmax_cross_entropy, label_smoothing=cfg.get("label_smoothing", 0.0))
+
+
 def _train_run(cfg, run_dir, train_set, test_set, *, resume, progress) -> int:
     model, params, state, opt, key = _setup(cfg, train_set)
     fit_set, val_set = data.train_val_split(train_set[0], train_set[1], cfg["val_size"],
@@ -134,7 +142,7 @@ def _train_run(cfg, run_dir, train_set, test_set, *, resume, progress) -> int:
           f"{0 if val_set is None else val_set[0].shape[0]} val examples, grads={cfg['grads']}")
     t0 = time.perf_counter()
     params, state, opt_state, history = fit(
-        model, params, state, opt, fit_set, loss=losses.softmax_cross_entropy, epochs=cfg["epochs"],
+        model, params, state, opt, fit_set, loss=training_loss(cfg), epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], key=jax.random.fold_in(key, 2), val=val_set, grads=cfg["grads"],
         loop=cfg["loop"], progress=progress, opt_state=opt_state, initial_epoch=start,
         history=history, on_epoch=_save_epoch(run_dir))

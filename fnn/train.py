@@ -288,6 +288,7 @@ def _start(model, loss, optimizer, params, state, opt_state, train, *, grads, lo
     x, y = jnp.asarray(train[0]), jnp.asarray(train[1])
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     carry = (params, state, opt_state, jnp.asarray(-1, jnp.int32), jnp.asarray(jnp.inf, jnp.float32))
+    carry = jax.tree.map(jnp.copy, carry)       # the epoch donates its carry; the caller's arrays stay valid
     if loop == "auto":
         loop = choose_loop(model, loss, optimizer, carry, x, y, grads=grads, batch_size=batch_size)
     run = (make_epoch if loop == "scan" else make_step_loop)(

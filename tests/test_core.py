@@ -87,3 +87,15 @@ def test_summary_lists_layers_and_total():
     text = fnn.summary(fnn.serial(L.Flatten(), L.Dense(10), fnn.residual(L.Dense(10))), (2, 3))
     assert "Dense" in text and "residual" in text
     assert "Total params: 180" in text          # 6*10+10 + 10*10+10
+
+
+def test_frozen_runs_in_eval_mode_and_keeps_batchnorm_statistics():
+    trunk = fnn.serial(L.Dense(4), L.BatchNorm(), L.Dropout(0.5))
+    frozen = L.Frozen(trunk)
+    _, params, state = frozen.init(jax.random.PRNGKey(0), (3,))
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 3), jnp.float32)
+    y, new_state = frozen.apply(params, state, x, key=jax.random.PRNGKey(2), train=True)
+    y_eval, _ = trunk.apply(params, state, x, train=False)
+    np.testing.assert_array_equal(y, y_eval)
+    for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(a, b)

@@ -14,6 +14,7 @@ from .activation import Swish as Swish
 from .activation import Tanh as Tanh
 from .combinators import Add as Add
 from .combinators import Concat as Concat
+from .combinators import Frozen as Frozen
 from .conv import Conv1D as Conv1D
 from .conv import Conv2D as Conv2D
 from .conv import ConvTranspose2D as ConvTranspose2D
@@ -44,6 +45,7 @@ __all__ = [
     "Dropout",
     "Elu",
     "Flatten",
+    "Frozen",
     "Gelu",
     "GlobalAvgPool",
     "GlobalMaxPool",

@@ -111,6 +111,23 @@ def residual(layer: Layer, shortcut: Layer | None = None, *, name: str = "residu
     return Layer(init, forward, backward, name)
 
 
+def Frozen(layer: Layer, *, name: str | None = None) -> Layer:
+    """Run `layer` always in evaluation mode: y = f(x; train=False), whatever mode the
+    caller asks for, so a frozen trunk's BatchNorm statistics stay as they are and its
+    dropout is off (pair with `fnn.optim.freeze` so its parameters stay too).
+
+    Shapes: those of `layer`; params and state are `layer`'s.
+    Backward: `layer.backward` of the evaluation-mode forward (dparams as usual).
+    """
+    name = name or f"Frozen({layer.name})"
+
+    def forward(params, state, x, *, key=None, train=False):
+        del train
+        return layer.forward(params, state, x, key=key, train=False)
+
+    return Layer(layer.init, forward, layer.backward, name)
+
+
 def _join(name, combine, split, out_shape_of):
     def init(key, in_shape):
         del key
@@ -187,8 +204,14 @@ CASES = (
     Case("parallel+Concat", lambda: serial(parallel(_mlp(), _mlp()), Concat()), (5,)),
     Case("parallel+Add", lambda: serial(parallel(_mlp(), _mlp()), Add()), (5,)),
     Case("residual", lambda: residual(_mlp(), shortcut=_mlp()), (5,)),
+    Case("Frozen", lambda: Frozen(serial(_mlp(), _dropped())), (5,), train=True),
     Case("residual-identity", lambda: residual(serial(_mlp(), _mlp_back())), (5,)),
 )
+
+
+def _dropped():
+    from .dropout import Dropout
+    return Dropout(0.5)
 
 
 def _mlp_back():

@@ -178,7 +178,7 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
 
     def init(key, in_shape):
         if len(in_shape) != ndim + 1 or isinstance(in_shape[0], (tuple, list)) or in_shape[-1] % groups:
-            raise ValueError(f"{name}: expected in_shape {expected[4:]} with C_in divisible by "
+            raise ValueError(f"{name}: expected in_shape ({expected[4:]} with C_in divisible by "
                              f"groups={groups}, got {tuple(in_shape)}")
         g = geometry(in_shape[:-1])
         if min(g.out) < 1:

@@ -113,7 +113,7 @@ def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None 
     def init(key, in_shape):
         del key
         if len(in_shape) != ndim + 1 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: expected in_shape {expected[4:]}, got {tuple(in_shape)}")
+            raise ValueError(f"{name}: expected in_shape ({expected[4:]}, got {tuple(in_shape)}")
         out = geometry(in_shape[:-1])[2]
         if min(out) < 1:
             raise ValueError(f"{name}: window {window} does not fit in in_shape {tuple(in_shape)}")
@@ -185,15 +185,16 @@ MaxPool1D = variant(_pool, "MaxPool1D", _POOL_DOC.format(**_1D, **_MAX), 1, "max
 MaxPool2D = variant(_pool, "MaxPool2D", _POOL_DOC.format(**_2D, **_MAX), 2, "max")
 AvgPool1D = variant(_pool, "AvgPool1D", _POOL_DOC.format(**_1D, **_AVG), 1, "avg")
 AvgPool2D = variant(_pool, "AvgPool2D", _POOL_DOC.format(**_2D, **_AVG), 2, "avg")
-GlobalAvgPool = variant(_global_pool, "GlobalAvgPool", """Mean over every spatial axis: y[b, c] = mean_s x[b, s, c].
+GlobalAvgPool = variant(_global_pool, "GlobalAvgPool", """Mean over the spatial axes: y[b, c] = mean_s x[b, s, c].
 
 Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
 Backward: dx[b, s, c] = dy[b, c] / N, N = the number of spatial positions.
 """, "avg")
-GlobalMaxPool = variant(_global_pool, "GlobalMaxPool", """Max over every spatial axis: y[b, c] = max_s x[b, s, c].
+GlobalMaxPool = variant(_global_pool, "GlobalMaxPool", """Max over the spatial axes: y[b, c] = max_s x[b, s, c].
 
 Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
-Backward: dx[b, s, c] = dy[b, c] at the first argmax s (row-major; ties: the first gets it), else 0.
+Backward: dx[b, s, c] = dy[b, c] at the first argmax s in row-major order (ties: the
+    first gets all of dy), 0 elsewhere.
 """, "max")
 
 CASES = (

@@ -49,7 +49,12 @@ def _moment_shapes(shape: tuple, factored: bool, min_dim: int) -> tuple:
     return without(dims[1]), without(dims[0]), None
 
 
-def _check_shapes(grads: PyTree, state: AdafactorState, shapes_of) -> None:
+def _check_grads(grads: PyTree, state: AdafactorState, params: PyTree, shapes_of) -> None:
+    """The grads' structure and shapes against the state's moments and, if given, the params
+    (a transposed leaf would fit the factored moments)."""
+    check_tree("adafactor", grads, state.v, none_is_leaf=True)
+    if params is not None:
+        check_tree("adafactor", grads, params, "params")
     treedef = jax.tree.structure(grads)
     moments = [treedef.flatten_up_to(t) for t in (state.v_row, state.v_col, state.v)]
     for (path, g), *kept in zip(jax.tree_util.tree_flatten_with_path(grads)[0], *moments, strict=True):
@@ -89,11 +94,11 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
     """
     _check(learning_rate, min_dim_size_to_factor, decay_rate, clipping_threshold, momentum,
            weight_decay_rate, eps)
-    dims_of = lambda x: _factored_dims(jnp.shape(x), factored, min_dim_size_to_factor)
     shapes_of = lambda shape: _moment_shapes(shape, factored, min_dim_size_to_factor)
 
     def leaf(g, v_row, v_col, v, p, m, beta, rate):
-        d, v_row, v_col, v = _scaled(g, v_row, v_col, v, beta.astype(g.dtype), eps, dims_of(g))
+        dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
+        d, v_row, v_col, v = _scaled(g, v_row, v_col, v, beta.astype(g.dtype), eps, dims)
         if clipping_threshold is not None:
             d = d / jnp.maximum(1.0, jnp.sqrt(jnp.mean(d * d)) / clipping_threshold)
         d = d * rate.astype(d.dtype) if learning_rate is not None else d
@@ -104,15 +109,12 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
         return d, v_row, v_col, v, m
 
     def step(grads, state, params, rate):
-        check_tree("adafactor", grads, state.v, none_is_leaf=True)
-        _check_shapes(grads, state, shapes_of)
-        if params is not None:                   # a transposed leaf fits the factored moments
-            check_tree("adafactor", grads, params, "params")
+        _check_grads(grads, state, params, shapes_of)
         if multiply_by_parameter_scale or weight_decay_rate:
             require_params("adafactor", params, "the parameter scale and weight decay read them")
         beta = 1 - (state.count - decay_offset).astype(float_dtype()) ** -decay_rate
-        mu = state.mu if momentum is not None else grads
-        trees = (grads, state.v_row, state.v_col, state.v, grads if params is None else params, mu)
+        trees = (grads, state.v_row, state.v_col, state.v, grads if params is None else params,
+                 state.mu if momentum is not None else grads)        # grads stand in for absent trees
         d, v_row, v_col, v, mu = lift(lambda *a: leaf(*a, beta, rate), 5, *trees)
         d = add_decay("adafactor", d, params, weight_decay_rate or 0.0, weight_decay_mask)
         new = {"v_row": v_row, "v_col": v_col, "v": v, "mu": mu if momentum is not None else ()}

@@ -36,8 +36,8 @@ def test_matches_optax_for_100_steps(ours, oracle):
 
 
 def test_the_clip_threshold_is_crossed_both_ways_in_that_sequence():
-    norms = [float(fo.global_norm(jax.tree.map(lambda g, t=t: g[t], GRADS))) for t in range(100)]
-    assert min(norms) < 9.0 < max(norms)
+    norms = jax.jit(jax.vmap(fo.global_norm))(GRADS)
+    assert float(jnp.min(norms)) < 9.0 < float(jnp.max(norms))
 
 
 def test_decay_mask_decays_weights_but_not_biases_or_norm_parameters():
@@ -114,12 +114,13 @@ def test_reduce_on_plateau_treats_negative_losses_by_magnitude():
 
 
 def test_reduce_on_plateau_needs_the_value_and_reports_the_rate():
-    opt = fo.chain(fo.adam(0.1), fo.reduce_on_plateau(factor=0.5, patience=0))
+    opt = fo.chain(fo.sgd(0.1), fo.reduce_on_plateau(factor=0.5, patience=0))
     state = opt.init(PARAMS)
     with pytest.raises(ValueError, match="reduce_on_plateau: update needs the loss"):
         opt.update(PARAMS, state, PARAMS)
+    step = jax.jit(lambda state, value: opt.update(PARAMS, state, PARAMS, value=value)[1])
     for value in (1.0, 2.0):
-        _, state = opt.update(PARAMS, state, PARAMS, value=value)
+        state = step(state, value)
     assert float(fo.current_learning_rate(state)) == pytest.approx(0.05)
 
 
