@@ -58,7 +58,7 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--dropout", type=float, default=None, help="override the model's dropout rate")
     t.add_argument("--label-smoothing", type=float, default=0.1)
-    t.add_argument("--batch-size", type=_positive(int), default=128)
+    t.add_argument("--batch-size", type=_positive(int), default=64)
     t.add_argument("--grads", choices=("autodiff", "manual"), default="autodiff")
     t.add_argument("--loop", choices=("auto", "scan", "step"), default="auto")
     t.add_argument("--val-size", type=int, default=5000, help="examples held out of train for validation")

@@ -7,11 +7,13 @@ from .initializers import he_uniform
 from .layers.combinators import serial
 
 
-def mlp(num_classes: int = 10, *, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2) -> Layer:
-    """Flatten -> [Dense(h) -> ReLU -> Dropout] per hidden width -> Dense(num_classes)."""
+def mlp(num_classes: int = 10, *, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2,
+        batch_norm: bool = True) -> Layer:
+    """Flatten -> [Dense(h) -> [BatchNorm] -> ReLU -> Dropout] per hidden width -> Dense(num_classes)."""
     body = []
     for width in hidden:
-        body += [L.Dense(width, W_init=he_uniform), L.Relu()]
+        norm = [L.BatchNorm()] if batch_norm else []
+        body += [L.Dense(width, W_init=he_uniform, use_bias=not batch_norm), *norm, L.Relu()]
         if dropout > 0:
             body.append(L.Dropout(dropout))
     return serial(L.Flatten(), *body, L.Dense(num_classes), name="mlp")

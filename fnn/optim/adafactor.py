@@ -120,14 +120,16 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None, min_dim_size_to_fac
         new = {"v_row": v_row, "v_col": v_col, "v": v, "mu": mu if momentum is not None else ()}
         return jax.tree.map(lambda x: -x, d), new
 
-    def init_trees(params):
-        zeros = lambda shape, p: None if shape is None else jnp.zeros(shape, p.dtype)
-        row, col, full = lift(lambda p: [zeros(s, p) for s in shapes_of(p.shape)], 3, params)
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype_momentum), params)
-        return {"v_row": row, "v_col": col, "v": full, "mu": mu if momentum is not None else ()}
-
+    init_trees = lambda params: _init_trees(params, shapes_of, momentum, dtype_momentum)
     rate = 1.0 if learning_rate is None else learning_rate
     return rule("adafactor", rate, AdafactorState, init_trees, step, None)
+
+
+def _init_trees(params: PyTree, shapes_of, momentum: float | None, dtype_momentum) -> dict:
+    zeros = lambda shape, p: None if shape is None else jnp.zeros(shape, p.dtype)
+    row, col, full = lift(lambda p: [zeros(s, p) for s in shapes_of(p.shape)], 3, params)
+    mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype_momentum), params)
+    return {"v_row": row, "v_col": col, "v": full, "mu": mu if momentum is not None else ()}
 
 
 def _safe_rms(x: jax.Array, least: float) -> jax.Array:

@@ -77,9 +77,9 @@ def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, e
 
         u_t = -lr(t-1) (m^_t / (sqrt(v^_t + eps_root) + eps) + weight_decay p_t)
     with m^, v^ as in `adam`. The decay is multiplied by the learning rate, as in optax and
-    PyTorch (the paper's schedule multiplier would scale it separately). `mask` selects the
-    decayed leaves: a prefix tree of bools or a function (path, leaf) -> bool, such as
-    `decay_mask` (no decay on biases and normalisation parameters); None decays all.
+    PyTorch; the paper multiplies it by the schedule factor eta_t only, not by alpha.
+    `mask` selects the decayed leaves: a prefix tree of bools or a function (path, leaf) -> bool,
+    such as `decay_mask` (no decay on biases and normalisation parameters); None decays all.
     """
     _check("adamw", b1, b2, eps, eps_root, weight_decay=(weight_decay, "[0, inf)"))
     return _adam_rule("adamw", learning_rate, b1, b2, eps, eps_root, nesterov=nesterov,
@@ -152,7 +152,8 @@ def _adam_rule(name: str, learning_rate: ScalarOrSchedule, b1: float, b2: float,
         cast = lambda x: x.astype(g.dtype)
         m = b1 * m + (1 - b1) * g
         e = g - m if belief else g
-        v = b2 * v + (1 - b2) * e * e + eps_root if belief else b2 * v + (1 - b2) * e * e
+        v = b2 * v + (1 - b2) * e * e
+        v = v + eps_root if belief else v                   # AdaBelief keeps eps_root inside s
         m_hat = cast(k["w_m"]) * m + cast(k["w_g"]) * g if nesterov else m / cast(k["c1"])
         v_hat = v / cast(k["c2"])
         d = m_hat / (jnp.sqrt(v_hat + eps_root if eps_root and not belief else v_hat) + eps)

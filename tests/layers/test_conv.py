@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from jax import lax
 
-from fnn import cast, gradcheck
+from fnn import gradcheck
 from fnn.core import Case, Layer, tree_size
+from fnn.initializers import zeros
 from fnn.layers import conv
 from fnn.layers.conv import Conv1D, Conv2D, ConvTranspose2D
 
@@ -19,7 +20,7 @@ RNG = np.random.default_rng(0)
 def _run(layer, in_shape, dtype=jnp.float64, batch=2):
     """y, params, x for random params and input (numpy-drawn: no per-shape RNG compiles)."""
     out_shape, params, state = layer.init(KEY, in_shape)
-    params = {k: jnp.asarray(RNG.normal(size=v.shape), dtype) for k, v in params.items()}
+    params = {k: jnp.asarray(RNG.normal(size=v.shape), dtype) for k, v in params.items()}  # W_init unused
     x = jnp.asarray(RNG.normal(size=(batch, *in_shape)), dtype)
     y, _ = layer.apply(params, state, x)
     assert y.shape == (batch, *out_shape) and y.dtype == dtype
@@ -61,7 +62,7 @@ def test_conv2d_matches_lax_conv(kwargs, in_shape, dtype):
     stride, dil = kwargs.get("stride", 1), kwargs.get("dilation", 1)
     pad = kwargs.get("padding", "SAME")
     pad = [(pad, pad)] * 2 if isinstance(pad, int) else pad
-    y, p, x = _run(Conv2D(4, impl="im2col", **kwargs), in_shape, dtype)
+    y, p, x = _run(Conv2D(4, impl="im2col", W_init=zeros, **kwargs), in_shape, dtype)
     y_lax = Conv2D(4, impl="lax", **kwargs).apply(p, (), x)[0]
     ref = lax.conv_general_dilated(x, p["W"], (stride,) * 2 if isinstance(stride, int) else stride, pad,
                                    rhs_dilation=(dil,) * 2 if isinstance(dil, int) else dil,
@@ -74,7 +75,7 @@ def test_conv2d_matches_lax_conv(kwargs, in_shape, dtype):
 
 @pytest.mark.parametrize("impl", ["im2col", "lax"])
 def test_conv1d_matches_lax_conv(impl):
-    y, p, x = _run(Conv1D(3, 3, stride=2, dilation=2, impl=impl), (11, 2))
+    y, p, x = _run(Conv1D(3, 3, stride=2, dilation=2, impl=impl, W_init=zeros), (11, 2))
     ref = lax.conv_general_dilated(x, p["W"], (2,), "SAME", rhs_dilation=(2,),
                                    dimension_numbers=("NHC", "HIO", "NHC")) + p["b"]
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
@@ -84,7 +85,7 @@ def test_conv1d_matches_lax_conv(impl):
 @pytest.mark.parametrize("padding,lax_padding,consistent", [
     ("SAME", "SAME", False), ("VALID", "VALID", False), (1, ((1, 1), (1, 1)), True)])
 def test_conv_transpose_matches_lax(padding, lax_padding, consistent, impl):
-    y, p, x = _run(ConvTranspose2D(3, 4, 2, padding, impl=impl), (4, 5, 2))
+    y, p, x = _run(ConvTranspose2D(3, 4, 2, padding, impl=impl, W_init=zeros), (4, 5, 2))
     ref = lax.conv_transpose(x, p["W"], (2, 2), lax_padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
                              use_consistent_padding=consistent) + p["b"]
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
@@ -92,7 +93,7 @@ def test_conv_transpose_matches_lax(padding, lax_padding, consistent, impl):
 
 def test_conv_transpose_explicit_padding_inverts_conv_shape():
     # PyTorch convention: ConvTranspose2D(stride 2, kernel 4, padding 1) doubles 7 -> 14
-    assert ConvTranspose2D(3, 4, 2, 1).init(KEY, (7, 7, 2))[0] == (14, 14, 3)
+    assert ConvTranspose2D(3, 4, 2, 1, W_init=zeros).init(KEY, (7, 7, 2))[0] == (14, 14, 3)
 
 
 @pytest.mark.parametrize("impl", ["im2col", "lax"])
@@ -112,7 +113,7 @@ def test_hand_computed_value(impl):
                                      (14, 3, 1, 2), (7, 1, 0, 3), (32, 7, 3, 2)])
 def test_output_size_formula(n, f, p, s):
     expected = (n - f + 2 * p) // s + 1
-    layer = Conv2D(5, f, stride=s, padding=p)
+    layer = Conv2D(5, f, stride=s, padding=p, W_init=zeros)      # no RNG compile per kernel shape
     out_shape, params, _ = layer.init(KEY, (n, n, 3))
     assert out_shape == (expected, expected, 5)
     assert layer.apply(params, (), jnp.ones((1, n, n, 3), jnp.float32))[0].shape == (1, *out_shape)
@@ -120,10 +121,11 @@ def test_output_size_formula(n, f, p, s):
 
 @pytest.mark.parametrize("f,c_in,c_out", [(3, 1, 32), (3, 32, 64), (5, 3, 8), (1, 16, 4)])
 def test_parameter_count(f, c_in, c_out):
-    _, params, _ = Conv2D(c_out, f).init(KEY, (8, 8, c_in))
+    _, params, _ = Conv2D(c_out, f, W_init=zeros).init(KEY, (8, 8, c_in))
     assert tree_size(params) == f * f * c_in * c_out + c_out
-    assert params["W"].dtype == jnp.float32
-    assert tree_size(Conv2D(c_out, f, use_bias=False).init(KEY, (8, 8, c_in))[1]) == f * f * c_in * c_out
+    assert params["W"].dtype == params["b"].dtype == jnp.float32
+    no_bias = Conv2D(c_out, f, use_bias=False, W_init=zeros).init(KEY, (8, 8, c_in))[1]
+    assert tree_size(no_bias) == f * f * c_in * c_out
 
 
 def test_im2col_and_lax_agree_on_both_passes_float32():
@@ -132,8 +134,9 @@ def test_im2col_and_lax_agree_on_both_passes_float32():
     dy = jnp.asarray(RNG.normal(size=dy_shape), jnp.float32)
     results = []
     for impl in ("im2col", "lax"):
-        layer = Conv2D(16, 3, stride=2, impl=impl)
+        layer = Conv2D(16, 3, stride=2, impl=impl, W_init=zeros)
         _, params, _ = layer.init(KEY, shape[1:])
+        params = {"W": jnp.asarray(RNG.normal(size=params["W"].shape), jnp.float32), "b": params["b"] + 0.5}
         y, _, cache = layer.forward(params, (), x)
         results.append((y, *jax.tree.leaves(layer.backward(params, cache, dy))))
     for a, b in zip(*results, strict=True):
@@ -141,16 +144,16 @@ def test_im2col_and_lax_agree_on_both_passes_float32():
 
 
 def test_auto_picks_im2col_on_cpu():
-    layer = Conv2D(2, 3)
+    layer = Conv2D(2, 3, W_init=zeros)
     _, params, _ = layer.init(KEY, (5, 5, 1))
     cache = layer.forward(params, (), jnp.ones((1, 5, 5, 1), jnp.float32))[2]
     assert isinstance(cache, tuple) and cache[1].shape == (1, 5, 5, 9)   # (x, patches)
 
 
 @pytest.mark.parametrize("make,shape,match", [
-    (lambda: Conv2D(4, 3), (2, 28, 28), r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 28, 28\)"),
-    (lambda: Conv2D(4, 3), (2, 8, 8, 3), r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 8, 8, 3\)"),
-    (lambda: Conv1D(4, 3), (2, 8, 8, 1), r"Conv1D: expected x of shape \(B, H, 1\)"),
+    (lambda: Conv2D(4, 3, W_init=zeros), (2, 28, 28), r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 28, 28\)"),
+    (lambda: Conv2D(4, 3, W_init=zeros), (2, 8, 8, 3), r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 8, 8, 3\)"),
+    (lambda: Conv1D(4, 3, W_init=zeros), (2, 8, 8, 1), r"Conv1D: expected x of shape \(B, H, 1\)"),
 ])
 def test_bad_input_names_layer_and_shapes(make, shape, match):
     layer = make()
@@ -175,8 +178,8 @@ def test_bad_hyperparameters(make, match):
 
 def test_bad_in_shape_at_init():
     with pytest.raises(ValueError, match=r"Conv2D: expected in_shape \(H, W, C_in\)"):
-        Conv2D(4, 3).init(KEY, (28, 28))
+        Conv2D(4, 3, W_init=zeros).init(KEY, (28, 28))
     with pytest.raises(ValueError, match="divisible by groups=2"):
-        Conv2D(4, 3, groups=2).init(KEY, (8, 8, 3))
+        Conv2D(4, 3, groups=2, W_init=zeros).init(KEY, (8, 8, 3))
     with pytest.raises(ValueError, match="does not fit"):
-        Conv2D(4, 5, padding="VALID").init(KEY, (3, 3, 1))
+        Conv2D(4, 5, padding="VALID", W_init=zeros).init(KEY, (3, 3, 1))
