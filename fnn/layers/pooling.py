@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ..core import Case, Layer, check_input
@@ -64,7 +65,7 @@ def _pool_forward(kind, x, window, stride, geometry):
         axes = tuple(range(2, t.ndim - 1, 2))
         return t.max(axis=axes) if kind == "max" else t.sum(axis=axes) / _size(window)
     init, op = (-jnp.inf, lax.max) if kind == "max" else (0.0, lax.add)
-    y = lax.reduce_window(x, jnp.asarray(init, x.dtype), op, (1, *window, 1), (1, *stride, 1),
+    y = lax.reduce_window(x, np.asarray(init, x.dtype), op, (1, *window, 1), (1, *stride, 1),
                           [(0, 0), *pads, (0, 0)])
     return y if kind == "max" else y / _size(window)
 

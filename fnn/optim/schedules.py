@@ -61,9 +61,10 @@ def cosine_decay(lr_max: float, total: int, lr_min: float = 0.0) -> Schedule:
     return lambda count: _cosine(lr_max, lr_min, _steps(count) / total)
 
 
-def linear_warmup(lr_peak: float, warmup_steps: int, lr_init: float = 0.0) -> Schedule:
-    """lr(t) = lr_init + (lr_peak - lr_init) min(t, warmup_steps) / warmup_steps, then lr_peak."""
-    check_ranges("linear_warmup", lr_peak=(lr_peak, "[0, inf)"), lr_init=(lr_init, "[0, inf)"))
+def linear_warmup(lr_init: float, lr_peak: float, warmup_steps: int) -> Schedule:
+    """lr(t) = lr_init + (lr_peak - lr_init) min(t, warmup_steps) / warmup_steps, then lr_peak
+    (optax.linear_schedule's argument order)."""
+    check_ranges("linear_warmup", lr_init=(lr_init, "[0, inf)"), lr_peak=(lr_peak, "[0, inf)"))
     check_int("linear_warmup", "warmup_steps", warmup_steps, 0)
     if warmup_steps == 0:
         return constant(lr_peak)
@@ -71,25 +72,28 @@ def linear_warmup(lr_peak: float, warmup_steps: int, lr_init: float = 0.0) -> Sc
     return lambda count: lr_init + rise * jnp.minimum(_steps(count), warmup_steps) / warmup_steps
 
 
-def warmup_cosine(lr_peak: float, warmup_steps: int, total: int, lr_init: float = 0.0,
+def warmup_cosine(lr_init: float, lr_peak: float, warmup_steps: int, total: int,
                   lr_min: float = 0.0) -> Schedule:
     """Linear warmup from lr_init to lr_peak over warmup_steps, then cosine decay to lr_min at
-    t = total (optax.warmup_cosine_decay_schedule with decay_steps = total)."""
+    t = total (optax.warmup_cosine_decay_schedule, same argument order, decay_steps = total)."""
+    check_ranges("warmup_cosine", lr_init=(lr_init, "[0, inf)"), lr_peak=(lr_peak, "[0, inf)"),
+                 lr_min=(lr_min, "[0, inf)"))
     check_int("warmup_cosine", "total", total, 1)
     check_int("warmup_cosine", "warmup_steps", warmup_steps, 0)
     if warmup_steps >= total:
         raise ValueError(f"warmup_cosine: warmup_steps must be < total, got {warmup_steps} >= {total}")
-    warmup = linear_warmup(lr_peak, warmup_steps, lr_init)
+    warmup = linear_warmup(lr_init, lr_peak, warmup_steps)
     decay = cosine_decay(lr_peak, total - warmup_steps, lr_min)
     return lambda count: jnp.where(_steps(count) < warmup_steps, warmup(count),
                                    decay(_steps(count) - warmup_steps))
 
 
-def one_cycle(lr_max: float, total: int, pct_start: float = 0.3, div_factor: float = 25.0,
+def one_cycle(total: int, lr_max: float, pct_start: float = 0.3, div_factor: float = 25.0,
               final_div_factor: float = 1e4) -> Schedule:
     """One-cycle policy (Smith & Topin 2018), cosine form as PyTorch's OneCycleLR and
-    optax.cosine_onecycle_schedule: from lr_max / div_factor up to lr_max at t = int(pct_start total),
-    then down to lr_max / (div_factor final_div_factor) at t = total, and constant after."""
+    optax.cosine_onecycle_schedule (same argument order): from lr_max / div_factor up to lr_max
+    at t = int(pct_start total), then down to lr_max / (div_factor final_div_factor) at t = total,
+    and constant after."""
     check_ranges("one_cycle", lr_max=(lr_max, "[0, inf)"), pct_start=(pct_start, "(0, 1)"),
                  div_factor=(div_factor, "(0, inf)"), final_div_factor=(final_div_factor, "(0, inf)"))
     check_int("one_cycle", "total", total, 1)

@@ -12,6 +12,7 @@ import optax
 
 import fnn.optim as fo
 
+FAST_COMPILE = {"xla_backend_optimization_level": 0}   # about 20% less compile time; both sides alike
 STEPS = 100          # oracle comparisons run this many updates
 RTOL = 1e-10         # and require ||fnn - oracle||_inf / ||oracle||_inf below this, per leaf
 
@@ -64,13 +65,8 @@ def row_ids(rows):
 
 def run_fnn(opt, params, grads):
     """Final params after feeding `grads` (stacked on axis 0) through `opt`, in one jitted scan."""
-    return jax.jit(functools.partial(_run, opt, fo.apply_updates))(params, grads)
-
-
-def run_optax(tx, params, grads):
-    """The same with an optax transformation, jitted too, under standard dtype promotion."""
-    with jax.numpy_dtype_promotion("standard"):
-        return jax.jit(functools.partial(_run, tx, optax.apply_updates))(params, grads)
+    run = jax.jit(functools.partial(_run, opt, fo.apply_updates), compiler_options=FAST_COMPILE)
+    return run(params, grads)
 
 
 def _run_both(ours, oracle, params, grads):
@@ -78,9 +74,6 @@ def _run_both(ours, oracle, params, grads):
     with jax.numpy_dtype_promotion("standard"):            # optax is not written for strict promotion
         theirs = _run(oracle, optax.apply_updates, params, grads)
     return mine, theirs
-
-
-FAST_COMPILE = {"xla_backend_optimization_level": 0}   # about 20% less compile time, same options both sides
 
 
 def run_both(ours, oracle, params, grads):
@@ -103,6 +96,11 @@ def assert_close(ours, oracle, rtol=RTOL):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
         assert err < rtol, f"{jax.tree_util.keystr(path)}: relative error {err:.3g} >= {rtol}"
+
+
+PARAMS = make_params()                     # the oracle comparisons' parameters,
+GRADS = grad_sequence(PARAMS)              # gradients (global norms between about 5 and 13),
+MASK = {"W": True, "conv": False, "seq": (True, False)}   # and a mask: a prefix tree of PARAMS
 
 
 # ----------------------------------------------------------------- every rule, for the cross-cutting tests

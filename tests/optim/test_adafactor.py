@@ -11,13 +11,9 @@ import numpy as np
 import optax
 import pytest
 from optax._src import factorized
-from optim_cases import assert_close, grad_sequence, make_params, row_ids, run_both
+from optim_cases import GRADS, MASK, PARAMS, assert_close, row_ids, run_both
 
 import fnn.optim as fo
-
-PARAMS = make_params()
-GRADS = grad_sequence(PARAMS)
-MASK = {"W": True, "conv": False, "seq": (True, False)}
 
 
 def optax_adafactor_f64(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, decay_offset=0,

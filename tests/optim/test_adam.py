@@ -10,11 +10,12 @@ import numpy as np
 import optax
 import pytest
 from optim_cases import (
+    GRADS,
+    MASK,
+    PARAMS,
     STEPS,
     Both,
     assert_close,
-    grad_sequence,
-    make_params,
     row_ids,
     run_both,
     run_fnn,
@@ -24,10 +25,7 @@ from optim_cases import (
 
 import fnn.optim as fo
 
-PARAMS = make_params()
-GRADS = grad_sequence(PARAMS)
-MASK = {"W": True, "conv": False, "seq": (True, False)}
-WARMUP_COSINE = fo.warmup_cosine(0.02, 10, STEPS, lr_init=0.001, lr_min=0.002)   # given to both sides
+WARMUP_COSINE = fo.warmup_cosine(0.001, 0.02, 10, STEPS, lr_min=0.002)   # given to both sides
 
 ROWS = [  # (fnn factory, oracle factory, kwargs)
     (fo.adam, optax.adam, dict(learning_rate=0.01)),

@@ -2,6 +2,7 @@
 cross-cutting tests do): dtypes kept, no recompilation, any pytree, checkpointable state,
 tree-structure errors, the learning rate readable from the state, and the STYLE checks on
 the public API (annotations, short docstrings, no optax import)."""
+import functools
 import inspect
 import logging
 import pathlib
@@ -10,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from optim_cases import RULES, grad_sequence, make_params, run_fnn
+from optim_cases import FAST_COMPILE, RULES, grad_sequence, make_params, run_fnn
 
 import fnn.optim as fo
 
@@ -45,7 +46,7 @@ def test_jitted_steps_compile_once_log_the_rate_and_checkpoint(name, caplog):
     opt, params = RULES[name](schedule), _params(jnp.float32)
     grads = [jax.tree.map(lambda g, t=t: np.asarray(g)[t], grad_sequence(params, steps=6)) for t in range(6)]
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     def optimizer_step(params, state, grads):
         updates, state = opt.update(grads, state, params)
         return fo.apply_updates(params, updates), state, fo.current_learning_rate(state)

@@ -11,10 +11,11 @@ import numpy as np
 import optax
 import pytest
 from optim_cases import (
+    GRADS,
+    MASK,
+    PARAMS,
     STEPS,
     assert_close,
-    grad_sequence,
-    make_params,
     row_ids,
     run_both,
     run_fnn,
@@ -23,10 +24,6 @@ from optim_cases import (
 )
 
 import fnn.optim as fo
-
-PARAMS = make_params()
-GRADS = grad_sequence(PARAMS)
-MASK = {"W": True, "conv": False, "seq": (True, False)}     # a prefix tree of the params
 
 
 def torch_sgd_oracle(learning_rate, momentum, dampening=0.0, weight_decay=0.0, nesterov=False):

@@ -30,12 +30,12 @@ ROWS = [  # (fnn schedule, NumPy formula of t, optax schedule, tolerance against
      optax.exponential_decay(0.1, 5, 0.9, staircase=True), 1e-6),
     (fo.cosine_decay(0.1, 50, 0.01), lambda t: 0.01 + 0.045 * (1 + np.cos(np.pi * np.minimum(t, 50) / 50)),
      optax.cosine_decay_schedule(0.1, 50, alpha=0.1), 1e-12),
-    (fo.linear_warmup(0.1, 20, 0.01), lambda t: 0.01 + 0.09 * np.minimum(t, 20) / 20,
+    (fo.linear_warmup(0.01, 0.1, 20), lambda t: 0.01 + 0.09 * np.minimum(t, 20) / 20,
      optax.linear_schedule(0.01, 0.1, 20), 1e-6),
-    (fo.warmup_cosine(0.1, 10, 60, 0.01, 0.001),
+    (fo.warmup_cosine(0.01, 0.1, 10, 60, 0.001),
      lambda t: np.where(t < 10, 0.01 + 0.09 * t / 10, _cos(0.1, 0.001, (t - 10) / 50)),
      optax.warmup_cosine_decay_schedule(0.01, 0.1, 10, 60, 0.001), 1e-6),
-    (fo.one_cycle(0.1, 60),
+    (fo.one_cycle(60, 0.1),
      lambda t: np.where(t < 18, _cos(0.004, 0.1, t / 18), _cos(0.1, 4e-7, (t - 18) / 42)),
      optax.cosine_onecycle_schedule(60, 0.1), 1e-6),
     (fo.piecewise_constant([10, 30], [0.1, 0.05, 0.01]),
@@ -59,7 +59,7 @@ def test_schedule_matches_its_formula_and_optax(ours, formula, oracle, tol):
 
 
 def test_schedules_accept_python_ints_and_traced_counts():
-    schedule = fo.warmup_cosine(0.1, 10, 60)
+    schedule = fo.warmup_cosine(0.0, 0.1, 10, 60)
     assert float(schedule(5)) == pytest.approx(0.05)
     assert float(jax.jit(schedule)(jnp.int32(5))) == pytest.approx(0.05)
 
@@ -71,9 +71,11 @@ def test_schedules_accept_python_ints_and_traced_counts():
     (lambda: fo.exponential_decay(-1.0, 0.5), "exponential_decay: lr0"),
     (lambda: fo.cosine_decay(0.1, 0), "cosine_decay: total"),
     (lambda: fo.cosine_decay(0.1, 10, lr_min=-1.0), "cosine_decay: lr_min"),
-    (lambda: fo.linear_warmup(0.1, -1), "linear_warmup: warmup_steps"),
-    (lambda: fo.warmup_cosine(0.1, 10, 10), "warmup_cosine: warmup_steps must be < total"),
-    (lambda: fo.one_cycle(0.1, 100, pct_start=1.0), "one_cycle: pct_start"),
+    (lambda: fo.linear_warmup(0.0, 0.1, -1), "linear_warmup: warmup_steps"),
+    (lambda: fo.linear_warmup(-0.1, 0.1, 10), "linear_warmup: lr_init"),
+    (lambda: fo.warmup_cosine(0.0, 0.1, 10, 10), "warmup_cosine: warmup_steps must be < total"),
+    (lambda: fo.warmup_cosine(0.0, -0.1, 10, 100), "warmup_cosine: lr_peak"),
+    (lambda: fo.one_cycle(100, 0.1, pct_start=1.0), "one_cycle: pct_start"),
     (lambda: fo.piecewise_constant([10], [0.1]), "piecewise_constant: values needs"),
     (lambda: fo.piecewise_constant([10, 5], [0.1, 0.2, 0.3]), "piecewise_constant: boundaries must increase"),
     (lambda: fo.piecewise_constant([10], [0.1, -0.2]), r"piecewise_constant: values\[1\]"),

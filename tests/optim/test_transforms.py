@@ -9,13 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from optim_cases import assert_close, grad_sequence, make_params, run_both
+from optim_cases import GRADS, MASK, PARAMS, assert_close, run_both
 
 import fnn.optim as fo
-
-PARAMS = make_params()
-GRADS = grad_sequence(PARAMS)      # global norms between about 5 and 13
-MASK = {"W": True, "conv": False, "seq": (True, False)}
 
 ROWS = [  # (fnn optimizer, optax optimizer)
     (fo.chain(fo.clip_by_global_norm(1.0), fo.sgd(0.1, momentum=0.9)),

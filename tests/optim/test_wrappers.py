@@ -6,13 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from optim_cases import assert_close, grad_sequence, make_params, run_both, run_fnn
+from optim_cases import GRADS, MASK, PARAMS, assert_close, run_both, run_fnn
 
 import fnn.optim as fo
 
-PARAMS = make_params()
-GRADS = grad_sequence(PARAMS)
-MASK = {"W": True, "conv": False, "seq": (True, False)}
 LABELS = {"W": "fast", "conv": "slow", "seq": ("fast", "slow")}
 by_path = lambda path, leaf: "slow" if path[0] == "conv" or path[:2] == ("seq", 1) else "fast"
 

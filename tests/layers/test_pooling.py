@@ -1,0 +1,144 @@
+"""Max, average and global pooling: gradients, values against lax.reduce_window, ties, errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from fnn import gradcheck
+from fnn.core import Case, Layer
+from fnn.layers import pooling
+from fnn.layers.pooling import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    MaxPool1D,
+    MaxPool2D,
+)
+
+KEY = jax.random.PRNGKey(0)
+RNG = np.random.default_rng(0)
+
+
+def gradcheck_case(case):
+    """`gradcheck.check_case` with the layer's passes jitted (one compile, not op-by-op kernels)
+    and the non-partitionable threefry, whose draws of 4-d shapes compile ~6x faster."""
+    def make():
+        layer = case.make()
+        return Layer(layer.init, jax.jit(layer.forward, static_argnames="train"),
+                     jax.jit(layer.backward), layer.name)
+    with jax.threefry_partitionable(False):
+        report = gradcheck.check_case(Case(case.name, make, *case[2:]), jax.random.PRNGKey(3))
+    assert report.passed, report
+    assert report.autodiff_error < 1e-9 and report.fd_error < 1e-6
+
+
+@pytest.mark.parametrize("case", pooling.CASES, ids=[c.name for c in pooling.CASES])
+def test_gradcheck(case):
+    gradcheck_case(case)
+
+
+def _reduce_window(kind, x, window, stride, padding):
+    """The oracle: lax.reduce_window max, or sum / window size (padding counted as zeros)."""
+    dims, strides = (1, *window, 1), (1, *(stride or window), 1)
+    pad = padding if isinstance(padding, str) else [(0, 0), *padding, (0, 0)]
+    if kind == "max":
+        return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, pad)
+    with jax.numpy_dtype_promotion("standard"):
+        return lax.reduce_window(x, 0.0, lax.add, dims, strides, pad) / np.prod(window)
+
+
+ORACLE = [  # (kind, make, window, stride, padding, in_shape)
+    ("max", lambda: MaxPool2D(2), (2, 2), None, "VALID", (6, 4, 3)),
+    ("max", lambda: MaxPool2D(2), (2, 2), None, "VALID", (7, 5, 3)),            # tiled, with a crop
+    ("max", lambda: MaxPool2D(3, 2, "SAME"), (3, 3), (2, 2), "SAME", (7, 6, 3)),
+    ("max", lambda: MaxPool2D((3, 2), 1), (3, 2), (1, 1), "VALID", (5, 5, 3)),
+    ("max", lambda: MaxPool2D(2, 2, ((1, 0), (0, 1))), (2, 2), (2, 2), ((1, 0), (0, 1)), (5, 5, 3)),
+    ("max", lambda: MaxPool1D(3, 2, "SAME"), (3,), (2,), "SAME", (9, 3)),
+    ("avg", lambda: AvgPool2D(2), (2, 2), None, "VALID", (6, 4, 3)),
+    ("avg", lambda: AvgPool2D(3, 2, "SAME"), (3, 3), (2, 2), "SAME", (7, 6, 3)),
+    ("avg", lambda: AvgPool2D((2, 3), 1, 1), (2, 3), (1, 1), ((1, 1), (1, 1)), (4, 5, 3)),
+    ("avg", lambda: AvgPool1D(2), (2,), None, "VALID", (9, 3)),
+]
+
+
+@pytest.mark.parametrize("kind,make,window,stride,padding,in_shape", ORACLE,
+                         ids=[f"{r[0]}-{r[2]}-{r[3]}-{r[4]}-{r[5]}" for r in ORACLE])
+def test_matches_reduce_window(kind, make, window, stride, padding, in_shape):
+    layer = make()
+    out_shape = layer.init(KEY, in_shape)[0]
+    x = jnp.asarray(RNG.normal(size=(2, *in_shape)))
+    y, _ = layer.apply((), (), x)
+    assert y.shape == (2, *out_shape)
+    np.testing.assert_allclose(y, _reduce_window(kind, x, window, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make,window,stride,padding", [
+    (lambda: MaxPool2D(2), (2, 2), None, "VALID"),                       # tiled path
+    (lambda: MaxPool2D(3, 1, "SAME"), (3, 3), (1, 1), "SAME"),           # overlapping windows
+    (lambda: MaxPool2D(3, 2, "VALID"), (3, 3), (2, 2), "VALID"),
+])
+def test_max_pool_ties_go_to_the_first_maximum_as_reduce_window_vjp(make, window, stride, padding):
+    x = jnp.asarray(RNG.integers(0, 3, size=(2, 6, 6, 2)), jnp.float64)    # plenty of ties
+    layer = make()
+    y, _, cache = layer.forward((), (), x)
+    dy = jnp.asarray(RNG.normal(size=y.shape))
+    _, dx = layer.backward((), cache, dy)
+    _, vjp = jax.vjp(lambda x: _reduce_window("max", x, window, stride, padding), x)
+    np.testing.assert_allclose(dx, vjp(dy)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_hand_computed_values():
+    x = jnp.array([[1.0, 2.0], [4.0, 3.0]]).reshape(1, 2, 2, 1)
+    for layer, value, grad in [(MaxPool2D(2), 4.0, [[0, 0], [1, 0]]),
+                               (AvgPool2D(2), 2.5, [[0.25, 0.25], [0.25, 0.25]])]:
+        y, _, cache = layer.forward((), (), x)
+        np.testing.assert_allclose(y.reshape(()), value)
+        _, dx = layer.backward((), cache, jnp.ones_like(y))
+        np.testing.assert_allclose(dx.reshape(2, 2), grad)
+    x = jnp.array([[1.0, 5.0, 5.0], [0.0, -1.0, 2.0]]).reshape(1, 2, 3, 1)   # a tie at 5
+    y, _, cache = GlobalMaxPool().forward((), (), x)
+    np.testing.assert_allclose(y, [[5.0]])
+    np.testing.assert_allclose(GlobalMaxPool().backward((), cache, jnp.ones((1, 1)))[1].reshape(2, 3),
+                               [[0, 1, 0], [0, 0, 0]])                          # the first 5 gets it
+
+
+def test_global_pools_match_numpy():
+    x = RNG.normal(size=(2, 3, 4, 5))
+    np.testing.assert_allclose(GlobalAvgPool().apply((), (), jnp.asarray(x))[0], x.mean(axis=(1, 2)))
+    np.testing.assert_allclose(GlobalMaxPool().apply((), (), jnp.asarray(x))[0], x.max(axis=(1, 2)))
+    assert GlobalAvgPool().init(KEY, (3, 4, 5))[0] == (5,)
+
+
+@pytest.mark.parametrize("make,in_shape,out_shape", [
+    (lambda: MaxPool2D(2), (28, 28, 32), (14, 14, 32)),
+    (lambda: MaxPool2D(2), (5, 5, 1), (2, 2, 1)),
+    (lambda: MaxPool2D(3, 2), (7, 7, 1), (3, 3, 1)),
+    (lambda: AvgPool2D(3, 2, "SAME"), (7, 7, 1), (4, 4, 1)),
+    (lambda: AvgPool2D(2, 1, 1), (4, 4, 1), (5, 5, 1)),
+    (lambda: MaxPool1D(4), (10, 3), (2, 3)),
+])
+def test_output_shapes(make, in_shape, out_shape):
+    assert make().init(KEY, in_shape)[0] == out_shape
+
+
+@pytest.mark.parametrize("make,shape,match", [
+    (lambda: MaxPool2D(2), (2, 28, 28), r"MaxPool2D: expected x of shape \(B, H, W, C\), got \(2, 28, 28\)"),
+    (lambda: AvgPool1D(2), (2, 8, 8, 1), r"AvgPool1D: expected x of shape \(B, H, C\)"),
+    (GlobalAvgPool, (2, 8), r"GlobalAvgPool: expected x of shape \(B, \*spatial, C\)"),
+])
+def test_bad_input_names_layer_and_shapes(make, shape, match):
+    with pytest.raises(ValueError, match=match):
+        make().apply((), (), jnp.ones(shape, jnp.float32))
+
+
+def test_bad_hyperparameters_and_in_shapes():
+    with pytest.raises(ValueError, match="MaxPool2D: window must be a positive int"):
+        MaxPool2D(0)
+    with pytest.raises(ValueError, match="AvgPool2D: padding must be"):
+        AvgPool2D(2, padding="FULL")
+    with pytest.raises(ValueError, match=r"MaxPool2D: expected in_shape \(H, W, C\)"):
+        MaxPool2D(2).init(KEY, (28, 28))
+    with pytest.raises(ValueError, match="does not fit"):
+        MaxPool2D(4).init(KEY, (3, 3, 1))
