@@ -66,7 +66,8 @@ def BatchNorm(momentum: float = 0.9, eps: float = 1e-5, *, gamma_init: Initializ
         del key
         params = _affine_params(name, in_shape, gamma_init, beta_init)
         c = in_shape[-1]
-        return tuple(in_shape), params, {"mean": jnp.zeros((c,), jnp.float32), "var": jnp.ones((c,), jnp.float32)}
+        state = {"mean": jnp.zeros((c,), jnp.float32), "var": jnp.ones((c,), jnp.float32)}
+        return tuple(in_shape), params, state
 
     def forward(params, state, x, *, key=None, train=False):
         del key

@@ -186,12 +186,12 @@ MaxPool1D = variant(_pool, "MaxPool1D", _POOL_DOC.format(**_1D, **_MAX), 1, "max
 MaxPool2D = variant(_pool, "MaxPool2D", _POOL_DOC.format(**_2D, **_MAX), 2, "max")
 AvgPool1D = variant(_pool, "AvgPool1D", _POOL_DOC.format(**_1D, **_AVG), 1, "avg")
 AvgPool2D = variant(_pool, "AvgPool2D", _POOL_DOC.format(**_2D, **_AVG), 2, "avg")
-GlobalAvgPool = variant(_global_pool, "GlobalAvgPool", """Mean over the spatial axes: y[b, c] = mean_s x[b, s, c].
+GlobalAvgPool = variant(_global_pool, "GlobalAvgPool", """Spatial mean: y[b, c] = mean_s x[b, s, c].
 
 Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
 Backward: dx[b, s, c] = dy[b, c] / N, N = the number of spatial positions.
 """, "avg")
-GlobalMaxPool = variant(_global_pool, "GlobalMaxPool", """Max over the spatial axes: y[b, c] = max_s x[b, s, c].
+GlobalMaxPool = variant(_global_pool, "GlobalMaxPool", """Spatial max: y[b, c] = max_s x[b, s, c].
 
 Shapes: x (B, *spatial, C) -> y (B, C), at least one spatial axis; no params.
 Backward: dx[b, s, c] = dy[b, c] at the first argmax s in row-major order (ties: the

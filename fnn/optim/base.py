@@ -34,7 +34,7 @@ class Optimizer(NamedTuple):
 
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
     """params + updates, leaf by leaf; each result keeps its parameter's dtype."""
-    check_tree("apply_updates", updates, params, "params")
+    check_tree("apply_updates", updates, params, "params", given="updates")
     return jax.tree.map(lambda p, u: p + u.astype(p.dtype), params, updates)
 
 
@@ -50,7 +50,8 @@ def chain(*optimizers: Optimizer) -> Optimizer:
 
     def update(grads, state, params=None, **extra):
         if not isinstance(state, tuple) or len(state) != len(optimizers):
-            raise ValueError(f"chain: expected a state of {len(optimizers)} members, got {type(state)}")
+            size = f"{len(state)} members" if isinstance(state, tuple) else type(state).__name__
+            raise ValueError(f"chain: expected a state of {len(optimizers)} members, got {size}")
         new_state = []
         for opt, member in zip(optimizers, state, strict=True):
             grads, member = opt.update(grads, member, params, **extra)
@@ -97,19 +98,19 @@ def as_schedule(learning_rate: ScalarOrSchedule, name: str = "as_schedule",
 
 
 def check_tree(name: str, grads: PyTree, reference: PyTree, what: str = "the optimizer state",
-               none_is_leaf: bool = False) -> None:
+               none_is_leaf: bool = False, given: str = "grads") -> None:
     """Raise a ValueError when `grads` and `reference` differ in tree structure or leaf shapes.
     With none_is_leaf, a None in `reference` stands for a leaf of any shape (Adafactor's state)."""
     is_leaf = (lambda x: x is None) if none_is_leaf else None
-    given, expected = jax.tree.structure(grads), jax.tree.structure(reference, is_leaf=is_leaf)
-    if given != expected:
-        raise ValueError(f"{name}: grads have tree structure {given}, but {what} has {expected}; "
-                         "build the state with init() on params of the same structure")
+    structure, expected = jax.tree.structure(grads), jax.tree.structure(reference, is_leaf=is_leaf)
+    if structure != expected:
+        hint = "; build the state with init() on params of that structure" if given == "grads" else ""
+        raise ValueError(f"{name}: {given} have tree structure {structure}, but {what} has {expected}{hint}")
     pairs = zip(jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(reference, is_leaf=is_leaf),
                 strict=True)
     for (path, g), r in pairs:
         if r is not None and jnp.shape(g) != jnp.shape(r):
-            raise ValueError(f"{name}: grads{jax.tree_util.keystr(path)} has shape {jnp.shape(g)}, "
+            raise ValueError(f"{name}: {given}{jax.tree_util.keystr(path)} has shape {jnp.shape(g)}, "
                              f"but {what} holds shape {jnp.shape(r)} there")
 
 

@@ -53,8 +53,8 @@ def test_batchnorm_train_matches_numpy_and_updates_running_stats():
 
 
 def test_batchnorm_hand_computed_value():
-    x = jnp.array([[1.0], [3.0]])                   # mean 2, biased var 1, unbiased var 2
-    layer = BatchNorm(eps=0.0 + 1e-5)
+    x = jnp.array([[1.0], [3.0]], jnp.float32)      # mean 2, biased var 1, unbiased var 2
+    layer = BatchNorm()
     _, params, state = layer.init(KEY, (1,))
     y, state = layer.apply(params, state, x, train=True)
     np.testing.assert_allclose(y[:, 0], np.array([-1.0, 1.0]) / np.sqrt(1 + 1e-5), rtol=1e-6)

@@ -107,7 +107,7 @@ def test_apply_updates_keeps_the_parameter_dtype_and_checks_the_tree():
     params = {"W": jnp.ones((2, 2), jnp.bfloat16)}
     out = fo.apply_updates(params, {"W": jnp.full((2, 2), 0.5, jnp.float32)})
     assert out["W"].dtype == jnp.bfloat16 and float(out["W"][0, 0]) == 1.5
-    with pytest.raises(ValueError, match="apply_updates: grads have tree structure"):
+    with pytest.raises(ValueError, match="apply_updates: updates have tree structure"):
         fo.apply_updates(params, {"V": jnp.ones((2, 2))})
 
 
