@@ -47,7 +47,8 @@ key = jax.random.PRNGKey(0)
 model_a = fnn.serial(trunk, L.Dense(5))
 _, params_a, state_a = model_a.init(key, (28, 28, 1))
 params_a, state_a = train(model_a, params_a, state_a, fnn.optim.adam(1e-3), classes(x, y, 0), key)
-print(f"phase 1  pretrained on classes 0-4: test accuracy {accuracy(model_a, params_a, state_a, classes(xt, yt, 0)):.4f}")
+phase1 = accuracy(model_a, params_a, state_a, classes(xt, yt, 0))
+print(f"phase 1  pretrained on classes 0-4: test accuracy {phase1:.4f}")
 
 # 2. new head B on classes 5-9; the trunk is frozen: no updates, no optimizer state, BN in eval mode
 model_b = fnn.serial(L.Frozen(trunk), L.Dense(5))

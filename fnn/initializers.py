@@ -7,7 +7,7 @@ out as (..., fan_in, fan_out): a Dense W is (d_in, d_out), a conv kernel
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

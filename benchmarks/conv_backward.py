@@ -1,0 +1,170 @@
+"""Hand-derived backward passes against `jax.grad` of the same forward, and im2col against
+lax.conv, jitted steps against `lax.scan`: time ratios measured in one run.
+
+Table 1 (goal: at most 1.0): forward + hand-written backward, over `jax.vjp` of the same
+forward (the same layer code; only the backward differs). Rows: Conv2D at the CNN's two
+shapes for both impls, BatchNorm in training mode, MaxPool2D 2x2, and a whole training step
+(loss, gradients, SGD) of the CNN conv32-pool-conv64-pool-dense128-10, with and without
+BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`.
+
+Table 2: the CNN step (no BatchNorm) in ms per step for impl im2col | lax, manual |
+autodiff gradients, as one jitted call per step and inside one jitted `lax.scan`; the
+last column is the ratio to the raw-JAX baseline (lax.conv, jax.grad, jitted steps).
+
+Batch 128, float32. Every variant is compiled and warmed up first; then each round times
+one call of every variant in turn (so load changes fall on all alike), and the tables give
+medians over rounds (of per-round ratios in table 1).
+
+    python benchmarks/conv_backward.py [--rounds 7] [--scan-steps 4]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import fnn.layers as L
+from fnn.layers.combinators import serial
+from fnn.losses import softmax_cross_entropy
+from fnn.train import loss_and_grads
+
+B = 128
+RNG = np.random.default_rng(0)
+
+
+def _normal(shape):
+    return jnp.asarray(RNG.standard_normal(shape), jnp.float32)
+
+
+def layer_pair(layer, in_shape):
+    """(hand, autodiff, args): jitted forward+backward of one layer, two ways."""
+    out_shape, params, state = layer.init(jax.random.PRNGKey(0), in_shape)
+    params = jax.tree.map(lambda p: p + 0.1 * _normal(p.shape), params)
+    x, dy = _normal((B, *in_shape)), _normal((B, *out_shape))
+
+    def hand(params, x, dy):
+        _, _, cache = layer.forward(params, state, x, train=True)
+        return layer.backward(params, cache, dy)
+
+    def autodiff(params, x, dy):
+        _, vjp = jax.vjp(lambda p, xx: layer.forward(p, state, xx, train=True)[0], params, x)
+        return vjp(dy)
+    return jax.jit(hand), jax.jit(autodiff), (params, x, dy)
+
+
+def cnn(impl="auto", batch_norm=False):
+    def block(features):
+        norm = [L.BatchNorm()] if batch_norm else []
+        return [L.Conv2D(features, 3, use_bias=not batch_norm, impl=impl), *norm, L.Relu(), L.MaxPool2D(2)]
+    return serial(*block(32), *block(64), L.Flatten(), L.Dense(128), L.Relu(), L.Dense(10))
+
+
+def cnn_step(model, grads):
+    compute = loss_and_grads(model, softmax_cross_entropy, grads)
+
+    def step(carry, batch):
+        params, state = carry
+        loss, _, dparams, state = compute(params, state, batch[0], batch[1], None)
+        params = jax.tree.map(lambda p, g: p - 0.01 * g, params, dparams)
+        return (params, state), loss
+    return step
+
+
+def cnn_variants(impl, batch_norm, scan_steps):
+    """{(grads, loop): (fn, args)} for one CNN: jitted step and an n-step lax.scan."""
+    model = cnn(impl, batch_norm)
+    _, params, state = model.init(jax.random.PRNGKey(0), (28, 28, 1))
+    xs = _normal((scan_steps, B, 28, 28, 1))
+    ys = jnp.asarray(RNG.integers(0, 10, (scan_steps, B)), jnp.int32)
+    out = {}
+    for grads in ("manual", "autodiff"):
+        step = cnn_step(model, grads)
+        out[grads, "step"] = (jax.jit(step), ((params, state), (xs[0], ys[0])), 1)
+        scanned = jax.jit(lambda carry, xs, ys, step=step: lax.scan(step, carry, (xs, ys)))
+        out[grads, "scan"] = (scanned, ((params, state), xs, ys), scan_steps)
+    return out
+
+
+def _time(fn, args) -> float:
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0
+
+
+def measure(variants: dict, rounds: int) -> dict:
+    """name -> list of seconds per call, one per round, variants interleaved."""
+    for fn, args in variants.values():
+        jax.block_until_ready(fn(*args))                   # compile and warm up
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (fn, args) in variants.items():
+            times[name].append(_time(fn, args))
+    return times
+
+
+def table1(rounds, scan_steps):
+    rows = {
+        "Conv2D 28x28x1->32 im2col": (L.Conv2D(32, 3, impl="im2col"), (28, 28, 1)),
+        "Conv2D 14x14x32->64 im2col": (L.Conv2D(64, 3, impl="im2col"), (14, 14, 32)),
+        "Conv2D 28x28x1->32 lax": (L.Conv2D(32, 3, impl="lax"), (28, 28, 1)),
+        "Conv2D 14x14x32->64 lax": (L.Conv2D(64, 3, impl="lax"), (14, 14, 32)),
+        "BatchNorm train 28x28x32": (L.BatchNorm(), (28, 28, 32)),
+        "MaxPool2D 2x2 28x28x32": (L.MaxPool2D(2), (28, 28, 32)),
+    }
+    variants = {}
+    for name, (layer, shape) in rows.items():
+        hand, auto, args = layer_pair(layer, shape)
+        variants[name, "hand"], variants[name, "auto"] = (hand, args), (auto, args)
+    for name, bn in (("CNN step", False), ("CNN+BatchNorm step", True)):
+        cv = cnn_variants("auto", bn, scan_steps)
+        variants[name, "hand"], variants[name, "auto"] = cv["manual", "step"][:2], cv["autodiff", "step"][:2]
+    times = measure(variants, rounds)
+    lines = ["| layer / step | hand ms | autodiff ms | hand / autodiff |", "| --- | ---: | ---: | ---: |"]
+    for name in list(rows) + ["CNN step", "CNN+BatchNorm step"]:
+        h, a = times[name, "hand"], times[name, "auto"]
+        ratio = statistics.median(x / y for x, y in zip(h, a, strict=True))
+        lines.append(f"| {name} | {1e3 * statistics.median(h):.2f} | {1e3 * statistics.median(a):.2f} "
+                     f"| {ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def table2(rounds, scan_steps):
+    variants = {}
+    for impl in ("im2col", "lax"):
+        for key, (fn, args, n) in cnn_variants(impl, False, scan_steps).items():
+            variants[(impl, *key)] = (fn, args)
+            variants[(impl, *key)] += (n,)
+    times = measure({k: v[:2] for k, v in variants.items()}, rounds)
+    per_step = {k: statistics.median(times[k]) / variants[k][2] for k in variants}
+    base = per_step["lax", "autodiff", "step"]
+    lines = ["| conv impl | grads | loop | ms / step | vs raw JAX (lax, jax.grad, steps) |",
+             "| --- | --- | --- | ---: | ---: |"]
+    for (impl, grads, loop), t in per_step.items():
+        lines.append(f"| {impl} | {grads} | {loop} | {1e3 * t:.1f} | {t / base:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    p.add_argument("--scan-steps", type=int, default=4, help="CNN steps per scanned call (default 4)")
+    p.add_argument("--only", choices=("1", "2"), help="print one table only")
+    args = p.parse_args(argv)
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs, "
+          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; batch {B}, float32\n")
+    if args.only in (None, "1"):
+        print("### Hand-derived backward vs jax.grad of the same forward (forward + backward)\n")
+        print(table1(args.rounds, args.scan_steps) + "\n")
+    if args.only in (None, "2"):
+        print("### CNN training step: im2col vs lax.conv, jitted steps vs lax.scan\n")
+        print(table2(args.rounds, args.scan_steps))
+
+
+if __name__ == "__main__":
+    main()
