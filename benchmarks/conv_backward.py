@@ -7,13 +7,17 @@ shapes for both impls, BatchNorm in training mode, MaxPool2D 2x2, and a whole tr
 (loss, gradients, SGD) of the CNN conv32-pool-conv64-pool-dense128-10, with and without
 BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`.
 
+Table 3: the formulation choices inside the layers: col2im (the adjoint of im2col) as a
+sum of zero-paddings against scatter-add, and MaxPool2D 2x2 as reshape + mask (tiled)
+against the general window path and against jax.vjp of lax.reduce_window.
+
 Table 2: the CNN step (no BatchNorm) in ms per step for impl im2col | lax, manual |
 autodiff gradients, as one jitted call per step and inside one jitted `lax.scan`; the
 last column is the ratio to the raw-JAX baseline (lax.conv, jax.grad, jitted steps).
 
 Batch 128, float32. Every variant is compiled and warmed up first; then each round times
-one call of every variant in turn (so load changes fall on all alike), and the tables give
-medians over rounds (of per-round ratios in table 1).
+one (warm) call of every variant, in a new random order each round (so load changes fall
+on all alike), and the tables give medians over rounds (of per-round ratios in table 1).
 
     python benchmarks/conv_backward.py [--rounds 7] [--scan-steps 4]
 """
@@ -30,7 +34,9 @@ import numpy as np
 from jax import lax
 
 import fnn.layers as L
+from fnn.layers._patches import col2im, offsets
 from fnn.layers.combinators import serial
+from fnn.layers.pooling import _pool_backward, _pool_forward
 from fnn.losses import softmax_cross_entropy
 from fnn.train import loss_and_grads
 
@@ -98,13 +104,18 @@ def _time(fn, args) -> float:
 
 
 def measure(variants: dict, rounds: int) -> dict:
-    """name -> list of seconds per call, one per round, variants interleaved."""
+    """name -> list of seconds per call, one per round. Variants are interleaved in a new
+    random order each round, and each is called twice in a row with the second call timed
+    (the first after another variant pays for cold caches and fresh buffers)."""
     for fn, args in variants.values():
         jax.block_until_ready(fn(*args))                   # compile and warm up
-    times = {name: [] for name in variants}
+    times, names = {name: [] for name in variants}, list(variants)
+    order = np.random.default_rng(1)
     for _ in range(rounds):
-        for name, (fn, args) in variants.items():
-            times[name].append(_time(fn, args))
+        for i in order.permutation(len(names)):
+            fn, args = variants[names[i]]
+            jax.block_until_ready(fn(*args))
+            times[names[i]].append(_time(fn, args))
     return times
 
 
@@ -150,11 +161,52 @@ def table2(rounds, scan_steps):
     return "\n".join(lines)
 
 
+def _col2im_scatter(pieces, padded, window, stride, dilation):
+    """The alternative to `_patches.col2im`: scatter-add each piece into place with .at[].add."""
+    total = jnp.zeros((pieces[0].shape[0], *padded, pieces[0].shape[-1]), pieces[0].dtype)
+    for k, piece in zip(offsets(window), pieces, strict=True):
+        index = tuple(slice(ki * d, ki * d + (o - 1) * s + 1, s)
+                      for ki, d, s, o in zip(k, dilation, stride, piece.shape[1:-1], strict=True))
+        total = total.at[(slice(None), *index)].add(piece)
+    return total
+
+
+def table3(rounds):
+    variants = {}
+    for h, c, s in ((14, 32, 1), (28, 16, 1), (28, 16, 2)):      # dx of conv2, and two ResNet-like
+        o = (h - 1) // s + 1
+        dp = _normal((B, o, o, 9, c))                            # dy W^T, as the backward has it
+        for name, fn in (("pad-sum", col2im), ("scatter-add", _col2im_scatter)):
+            f = jax.jit(lambda dp, fn=fn, h=h, s=s: fn([dp[..., i, :] for i in range(9)],
+                                                      (h + 2, h + 2), (3, 3), (s, s), (1, 1)))
+            variants[f"col2im {h}x{h}x{c}, 3x3, stride {s}", name] = (f, (dp,))
+    x = _normal((B, 28, 28, 32))
+    window = (2, 2)
+    for name, tiled in (("tiled", True), ("general", False)):
+        geometry = (((0, 0), (0, 0)), (28, 28), (14, 14), tiled)
+
+        def fwd_bwd(x, dy, geometry=geometry):
+            y = _pool_forward("max", x, window, window, geometry)
+            return _pool_backward("max", x, y, dy, window, window, geometry)
+        variants["MaxPool2D 2x2 28x28x32 fwd+bwd", name] = (jax.jit(fwd_bwd), (x, _normal((B, 14, 14, 32))))
+    reduce = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    variants["MaxPool2D 2x2 28x28x32 fwd+bwd", "jax.vjp of reduce_window"] = (
+        jax.jit(lambda x, dy: jax.vjp(reduce, x)[1](dy)), (x, _normal((B, 14, 14, 32))))
+    times = measure(variants, rounds)
+    lines = ["| operation | formulation | ms | vs first row of its group |", "| --- | --- | ---: | ---: |"]
+    first = {}
+    for (op, name), t in times.items():
+        first.setdefault(op, t)
+        ratio = statistics.median(a / b for a, b in zip(t, first[op], strict=True))
+        lines.append(f"| {op} | {name} | {1e3 * statistics.median(t):.2f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
     p.add_argument("--scan-steps", type=int, default=4, help="CNN steps per scanned call (default 4)")
-    p.add_argument("--only", choices=("1", "2"), help="print one table only")
+    p.add_argument("--only", choices=("1", "2", "3"), help="print one table only")
     args = p.parse_args(argv)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs, "
           f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; batch {B}, float32\n")
@@ -163,7 +215,10 @@ def main(argv=None):
         print(table1(args.rounds, args.scan_steps) + "\n")
     if args.only in (None, "2"):
         print("### CNN training step: im2col vs lax.conv, jitted steps vs lax.scan\n")
-        print(table2(args.rounds, args.scan_steps))
+        print(table2(args.rounds, args.scan_steps) + "\n")
+    if args.only in (None, "3"):
+        print("### Formulations: col2im as a sum of pads vs scatter-add; max-pool paths\n")
+        print(table3(args.rounds))
 
 
 if __name__ == "__main__":

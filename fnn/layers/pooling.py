@@ -29,7 +29,7 @@ from ._patches import (
 )
 from ._patches import size as _size
 
-_SPATIAL = "HWD"
+_SPATIAL = {1: "L", 2: "HW", 3: "DHW"}   # axis letters for messages
 
 
 def _tiles(x, window, out):
@@ -106,7 +106,7 @@ def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None 
     window = as_tuple(window, ndim, "window", name)
     stride = window if stride is None else as_tuple(stride, ndim, "stride", name)
     padding = as_padding(padding, ndim, name)
-    expected = f"(B, {', '.join(_SPATIAL[:ndim])}, C)"
+    expected = f"(B, {', '.join(_SPATIAL[ndim])}, C)"
 
     def geometry(sizes):
         return _geometry(tuple(sizes), window, stride, padding)
@@ -169,14 +169,14 @@ _POOL_DOC = """{n}-D {what} pooling, channels last: {formula}
 Shapes: x (B, {sp}, C) -> y (B, {sp_out}, C);  n_out = floor((n + P_lo + P_hi - F) / S) + 1;
     window F, stride S (default: the window), padding "VALID" (default), "SAME" or ints; no params.
 Backward: {backward}
-    Tiling windows (stride == window, no padding) run as reshape + {red}; others as
-    lax.reduce_window forward and a hand-written window scatter (col2im) backward.
+Speed: tiling windows (stride == window, no padding) run as a reshape and a {red}
+    (backward by {how}); others as lax.reduce_window and a hand-written col2im scatter.
 """
-_MAX = dict(what="max", red="max with a mask backward",
+_MAX = dict(what="max", red="max", how="mask",
             formula="y[b, o, c] = max_k xp[b, o S + k, c], xp padded with -inf.",
             backward="dx[o S + k*] += dy[o], k* the FIRST maximum of the window in row-major\n"
                      "    order (ties: the first gets all of dy, as lax.reduce_window's VJP and PyTorch).")
-_AVG = dict(what="average", red="mean with a broadcast backward",
+_AVG = dict(what="average", red="mean", how="broadcast",
             formula="y[b, o, c] = (1 / |window|) sum_k xp[b, o S + k, c];\n"
                     "    padding counts as zeros in the mean (PyTorch's count_include_pad=True).",
             backward="dx[o S + k] += dy[o] / |window| for every k in the window.")

@@ -157,7 +157,7 @@ def test_auto_picks_im2col_on_cpu():
      r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 28, 28\)"),
     (lambda: Conv2D(4, 3, W_init=zeros), (2, 8, 8, 3),
      r"Conv2D: expected x of shape \(B, H, W, 1\), got \(2, 8, 8, 3\)"),
-    (lambda: Conv1D(4, 3, W_init=zeros), (2, 8, 8, 1), r"Conv1D: expected x of shape \(B, H, 1\)"),
+    (lambda: Conv1D(4, 3, W_init=zeros), (2, 8, 8, 1), r"Conv1D: expected x of shape \(B, L, 1\)"),
 ])
 def test_bad_input_names_layer_and_shapes(make, shape, match):
     layer = make()
@@ -172,6 +172,7 @@ def test_bad_input_names_layer_and_shapes(make, shape, match):
     (lambda: Conv2D(4, 3, padding="FULL"), "padding must be"),
     (lambda: Conv2D(4, 3, padding=-1), "padding must be"),
     (lambda: Conv2D(5, 3, groups=2), "features % groups"),
+    (lambda: Conv2D(0, 3), "features and groups must be positive ints"),
     (lambda: Conv2D(4, 3, impl="cuda"), "impl in"),
     (lambda: ConvTranspose2D(4, 3, 2, 3), "explicit padding must be at most"),
 ])

@@ -125,7 +125,7 @@ def test_output_shapes(make, in_shape, out_shape):
 
 @pytest.mark.parametrize("make,shape,match", [
     (lambda: MaxPool2D(2), (2, 28, 28), r"MaxPool2D: expected x of shape \(B, H, W, C\), got \(2, 28, 28\)"),
-    (lambda: AvgPool1D(2), (2, 8, 8, 1), r"AvgPool1D: expected x of shape \(B, H, C\)"),
+    (lambda: AvgPool1D(2), (2, 8, 8, 1), r"AvgPool1D: expected x of shape \(B, L, C\)"),
     (GlobalAvgPool, (2, 8), r"GlobalAvgPool: expected x of shape \(B, \*spatial, C\)"),
 ])
 def test_bad_input_names_layer_and_shapes(make, shape, match):
