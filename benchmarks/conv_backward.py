@@ -7,19 +7,21 @@ shapes for both impls, BatchNorm in training mode, MaxPool2D 2x2, and a whole tr
 (loss, gradients, SGD) of the CNN conv32-pool-conv64-pool-dense128-10, with and without
 BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`.
 
-Table 3: the formulation choices inside the layers: col2im (the adjoint of im2col) as a
-sum of zero-paddings against scatter-add, and MaxPool2D 2x2 as reshape + mask (tiled)
-against the general window path and against jax.vjp of lax.reduce_window.
-
 Table 2: the CNN step (no BatchNorm) in ms per step for impl im2col | lax, manual |
 autodiff gradients, as one jitted call per step and inside one jitted `lax.scan`; the
 last column is the ratio to the raw-JAX baseline (lax.conv, jax.grad, jitted steps).
+
+Table 3: the formulation choices inside the layers: col2im (the adjoint of im2col) as a
+sum of zero-paddings against scatter-add, and MaxPool2D 2x2 as reshape + mask (tiled)
+against the general window path and against jax.vjp of lax.reduce_window.
 
 Batch 128, float32. Every variant is compiled and warmed up first; then each round times
 one (warm) call of every variant, in a new random order each round (so load changes fall
 on all alike), and the tables give medians over rounds (of per-round ratios in table 1).
 
-    python benchmarks/conv_backward.py [--rounds 7] [--scan-steps 4]
+    python benchmarks/conv_backward.py [--rounds 7] [--scan-steps 4] [--only 1|2|3]
+
+About 10 minutes on 2 cores (the scanned lax.conv rows are the slow part).
 """
 from __future__ import annotations
 

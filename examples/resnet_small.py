@@ -5,7 +5,7 @@ Residual blocks as in ResNet: conv-BN-ReLU-conv-BN plus the identity, or a strid
 of the whole network is compared with jax.grad on one batch, then a few epochs train
 with grads="manual" (no autodiff anywhere in the step).
 
-    python examples/resnet_small.py [--train-size 6000] [--epochs 2] [--grads autodiff]
+    python examples/resnet_small.py [--train-size 4096] [--epochs 2] [--grads autodiff]
 """
 import argparse
 
@@ -31,7 +31,7 @@ model = fnn.serial(
     L.GlobalAvgPool(), L.Dense(10))
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--train-size", type=int, default=6000)
+parser.add_argument("--train-size", type=int, default=4096)
 parser.add_argument("--epochs", type=int, default=2)
 parser.add_argument("--grads", default="manual", choices=["autodiff", "manual"])
 args = parser.parse_args()

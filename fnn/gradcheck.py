@@ -10,6 +10,7 @@ call it with `jax_enable_x64` on (the CLI and the tests turn it on).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -123,12 +124,15 @@ def check_layer(layer: Layer, in_shape: Any, *, key: jax.Array, train: bool = Fa
                           _tree_keys(k_init, params))   # move off symmetric inits (zeros, ones)
     x = _random_input(k_x, in_shape, batch, jnp.float64)
 
+    forward = jax.jit(functools.partial(layer.forward, key=k_fwd, train=train))  # one compile, not
+    backward = jax.jit(layer.backward)                                            # op-by-op kernels
+
     def f(p, xx):
-        return layer.forward(p, state, xx, key=k_fwd, train=train)[0]
+        return forward(p, state, xx)[0]
 
     def hand_vjp(primals, ct):
-        _, _, cache = layer.forward(primals[0], state, primals[1], key=k_fwd, train=train)
-        return layer.backward(primals[0], cache, ct)
+        _, _, cache = forward(primals[0], state, primals[1])
+        return backward(primals[0], cache, ct)
 
     y = f(params, x)
     if tuple(y.shape[1:]) != tuple(out_shape):

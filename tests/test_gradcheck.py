@@ -11,7 +11,8 @@ CASES = gradcheck.discover_cases()
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case_passes_gradcheck(case):
-    report = gradcheck.check_case(case, jax.random.PRNGKey(7))
+    with jax.threefry_partitionable(False):      # its draws of 4-d shapes compile ~6x faster
+        report = gradcheck.check_case(case, jax.random.PRNGKey(7))
     assert report.passed, report
     assert report.autodiff_error < gradcheck.AUTODIFF_TOLERANCE
     assert report.fd_error < gradcheck.FINITE_DIFFERENCE_TOLERANCE

@@ -191,7 +191,7 @@ class Row(NamedTuple):
     seconds: float | None     # per epoch of 468 steps (None: skipped)
     loss: float | None
     note: str
-    busy: float = math.nan    # CPU share other processes used just before the row ran
+    busy: float = math.nan    # CPU share other processes used just before timing (mean of samples)
 
 
 def seconds_text(seconds: float) -> str:
@@ -213,6 +213,8 @@ def format_table(rows: list[Row], reference: str, ratio_label: str) -> str:
         lines.append(f"| {r.name} | {seconds_text(r.seconds)} | {ratio} | {loss} | {r.note} |")
     busy = [r.busy for r in rows if not math.isnan(r.busy)]
     if busy:
-        lines.append(f"\nCPU used by other processes just before each row: "
-                     f"{100 * min(busy):.0f}-{100 * max(busy):.0f}%.")
+        spread = f"{100 * min(busy):.0f}%" if max(busy) - min(busy) < 0.01 else \
+            f"{100 * min(busy):.0f}-{100 * max(busy):.0f}%"
+        lines.append(f"\nCPU used by other processes, sampled just before timing: {spread} "
+                     f"(0% on a quiet machine; above it the seconds are inflated).")
     return "\n".join(lines)

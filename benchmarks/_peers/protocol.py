@@ -40,7 +40,7 @@ def _failed(name: str, err: Exception) -> Row:
 def _row(name: str, m: Measurement, scale: float, stat: str, busy: float) -> Row:
     per_epoch = STATS[stat](m.seconds) * scale
     runs = ", ".join(f"{s:.3g}" for s in m.seconds)
-    log(f"  {name}: {per_epoch:.3g} s/epoch (timed runs: {runs} s; others used {100 * busy:.0f}% CPU)")
+    log(f"  {name}: {per_epoch:.3g} s/epoch (timed runs: {runs} s)")
     return Row(name, per_epoch, m.loss, m.note, busy)
 
 
@@ -91,4 +91,4 @@ def interleaved(peers: list[Peer], args, scale: float) -> list[Row]:
             seconds[name].append(time.perf_counter() - t0)
     return [failures[p.name] if p.name in failures else
             _row(p.name, Measurement(seconds[p.name], losses[p.name], runners[p.name].describe()),
-                 scale, args.stat, max(busy)) for p in peers]
+                 scale, args.stat, sum(busy) / len(busy)) for p in peers]

@@ -5,9 +5,6 @@ import numpy as np
 import pytest
 from jax import lax
 
-from fnn import gradcheck
-from fnn.core import Case, Layer
-from fnn.layers import pooling
 from fnn.layers.pooling import (
     AvgPool1D,
     AvgPool2D,
@@ -21,22 +18,9 @@ KEY = jax.random.PRNGKey(0)
 RNG = np.random.default_rng(0)
 
 
-def gradcheck_case(case):
-    """`gradcheck.check_case` with the layer's passes jitted (one compile, not op-by-op kernels)
-    and the non-partitionable threefry, whose draws of 4-d shapes compile ~6x faster."""
-    def make():
-        layer = case.make()
-        return Layer(layer.init, jax.jit(layer.forward, static_argnames="train"),
-                     jax.jit(layer.backward), layer.name)
-    with jax.threefry_partitionable(False):
-        report = gradcheck.check_case(Case(case.name, make, *case[2:]), jax.random.PRNGKey(3))
-    assert report.passed, report
-    assert report.autodiff_error < 1e-9 and report.fd_error < 1e-6
+# Every CASES row of this module is gradient-checked (jitted) in tests/test_gradcheck.py.
 
 
-@pytest.mark.parametrize("case", pooling.CASES, ids=[c.name for c in pooling.CASES])
-def test_gradcheck(case):
-    gradcheck_case(case)
 
 
 def _reduce_window(kind, x, window, stride, padding):
