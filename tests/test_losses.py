@@ -20,6 +20,7 @@ ROWS = {
     "sigmoid_binary_cross_entropy": (L.sigmoid_binary_cross_entropy, {}),
     "softmax_cross_entropy-labels": (L.softmax_cross_entropy, {}),
     "softmax_cross_entropy-soft": (L.softmax_cross_entropy, {}),
+    "softmax_cross_entropy-smoothed": (L.softmax_cross_entropy, {"label_smoothing": 0.1}),
     "kl_divergence": (L.kl_divergence, {}), "js_divergence": (L.js_divergence, {}),
     "focal": (L.focal, {}), "focal-gamma0.5-no-alpha": (L.focal, {"gamma": 0.5, "alpha": None}),
     "dice": (L.dice, {}), "contrastive": (L.contrastive, {}), "triplet": (L.triplet, {}),
