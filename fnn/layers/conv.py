@@ -3,8 +3,6 @@
 Two formulations of the same maps, chosen by `impl`:
   "im2col"  patches (N, K C) @ W (K C, C_out), N = B * prod(out), K = prod(kernel);
             dW = patches^T dy and dx = col2im(dy W^T): matmuls plus fused copies.
-            With one input channel per group (C = 1: a grayscale stem, or depthwise)
-            the forward is the elementwise sum_k x_k W[k] instead, ~3x faster.
   "lax"     lax.conv_general_dilated for the forward, dW (x correlated with dy) and
             dx (dy convolved with the flipped kernel, lhs-dilated by the stride).
   "auto"    im2col on CPU (XLA:CPU runs lax.conv far below its matmul rate, and
@@ -101,20 +99,8 @@ def _im2col_forward(x, W, g, groups):
 
 
 @functools.partial(jax.jit, static_argnames=("g", "groups"))
-def _direct_forward(x, W, g, groups):
-    """One input channel per group (a grayscale stem, a depthwise conv): y = sum_k x_k W[k] as
-    one fused elementwise pass, ~3x faster on XLA:CPU than a matmul contracting only K terms."""
-    window, c_out = W.shape[:-2], W.shape[-1]
-    views = window_views(pad_input(x, g.pads, g.lhs_dilation), window, g.stride, g.dilation, g.out)
-    w = W.reshape(-1, groups, c_out // groups)                      # (K, groups, C_out / groups)
-    y = functools.reduce(jnp.add, [v[..., None] * w[k] for k, v in enumerate(views)])
-    return y.reshape(*y.shape[:-2], c_out)
-
-
-@functools.partial(jax.jit, static_argnames=("g", "groups"))
-def _im2col_backward(W, x, patches, dy, g: Geometry, groups):
+def _im2col_backward(W, patches, dy, g: Geometry, groups):
     window, (c_in, c_out) = W.shape[:-2], W.shape[-2:]
-    patches = _im2col(x, g, window) if patches is None else patches      # None: a direct forward
     p2, dy2 = patches.reshape(-1, patches.shape[-1]), dy.reshape(-1, c_out)
     if groups == 1:
         dW = (p2.T @ dy2).reshape(W.shape)                                   # patches^T dy
@@ -214,8 +200,6 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         g, W = geometry(x.shape[1:-1]), params["W"]
         if impl == "lax":
             y, patches = _lax_forward(x, W, g, groups), None
-        elif W.shape[-2] == 1:                           # the backward re-extracts the patches
-            y, patches = _direct_forward(x, W, g, groups), None
         else:
             y, patches = _im2col_forward(x, W, g, groups)
         return (y + params["b"] if use_bias else y), state, (x, patches)
@@ -224,7 +208,7 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         (x, patches), W = cache, params["W"]
         g = geometry(x.shape[1:-1])
         if impl == "im2col":
-            dW, dx = _im2col_backward(W, x, patches, dy, g, groups)
+            dW, dx = _im2col_backward(W, patches, dy, g, groups)
         else:
             dW, dx = _lax_grad_W(x, dy, g, W.shape[:-2], groups), _lax_grad_x(W, dy, g, groups)
         dparams = {"W": dW}
@@ -272,7 +256,7 @@ CASES = (   # few distinct shapes: the gradient check compiles its random draws 
     Case("Conv2D-explicit-pad", lambda: Conv2D(2, 3, padding=((2, 0), (1, 2))), (5, 5, 2)),
     Case("Conv2D-dilation2", lambda: Conv2D(2, 3, dilation=2), (5, 5, 2)),
     Case("Conv2D-groups2", lambda: Conv2D(2, 3, stride=2, groups=2), (5, 5, 4)),
-    Case("Conv2D-direct-cin1", lambda: Conv2D(2, 3), (5, 5, 1)),
+    Case("Conv2D-cin1", lambda: Conv2D(2, 3), (5, 5, 1)),
     Case("Conv2D-depthwise-s2", lambda: Conv2D(4, 3, stride=2, groups=2), (5, 5, 2)),
     Case("Conv2D-no-bias", lambda: Conv2D(2, 3, use_bias=False), (5, 5, 2)),
     Case("Conv2D-lax-same-s2", lambda: Conv2D(2, 3, stride=2, impl="lax"), (5, 5, 2)),
