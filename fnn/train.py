@@ -22,6 +22,7 @@ import numpy as np
 from . import losses as _losses
 from .core import Layer
 from .data import epoch_batches
+from .optim import apply_updates
 
 GRADS = ("autodiff", "manual")
 LOOPS = ("auto", "scan", "step")
@@ -60,6 +61,12 @@ def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff") -> Cal
     return autodiff
 
 
+def _optimizer_step(optimizer, params, opt_state, dparams, value):
+    """One optimizer update applied: (params, opt_state) -> (new params, new opt_state)."""
+    updates, opt_state = optimizer.update(dparams, opt_state, params, value=value)
+    return apply_updates(params, updates), opt_state
+
+
 def _step_fn(model, loss, optimizer, grads):
     """The un-jitted guarded step on a carry (params, state, opt_state, bad_step, val_loss).
 
@@ -72,8 +79,7 @@ def _step_fn(model, loss, optimizer, grads):
         params, state, opt_state, bad, value = carry
         loss_value, metrics, dparams, new_state = compute(params, state, batch[0], batch[1], key)
         plateau_value = jnp.where(jnp.isfinite(value), value, loss_value.astype(value.dtype))
-        updates, new_opt = optimizer.update(dparams, opt_state, params, value=plateau_value)
-        new_params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
+        new_params, new_opt = _optimizer_step(optimizer, params, opt_state, dparams, plateau_value)
         fine = jnp.isfinite(loss_value) & (bad < 0)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(fine, n, o), new, old)
         bad = jnp.where((bad < 0) & ~fine, index, bad)
@@ -89,8 +95,7 @@ def make_train_step(model: Layer, loss: Callable, optimizer, *, grads: str = "au
 
     def step(params, state, opt_state, batch, key):
         loss_value, metrics, dparams, new_state = compute(params, state, batch[0], batch[1], key)
-        updates, opt_state = optimizer.update(dparams, opt_state, params, value=loss_value)
-        params = jax.tree.map(lambda p, u: (p + u).astype(p.dtype), params, updates)
+        params, opt_state = _optimizer_step(optimizer, params, opt_state, dparams, loss_value)
         return params, new_state, opt_state, metrics
     return jax.jit(step, donate_argnums=(0, 1, 2))
 
