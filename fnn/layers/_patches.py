@@ -16,6 +16,8 @@ import math
 import jax.numpy as jnp
 from jax import lax
 
+SPATIAL_AXES = {1: "L", 2: "HW", 3: "DHW"}   # axis letters: messages and lax dimension numbers
+
 
 def as_tuple(value, n: int, what: str, name: str) -> tuple[int, ...]:
     """An int or a length-`n` sequence of positive ints, as a tuple of `n` ints."""

@@ -20,6 +20,7 @@ from jax import lax
 from ..core import Case, Layer, check_input
 from ..initializers import Initializer, he_normal, zeros
 from ._patches import (
+    SPATIAL_AXES,
     as_padding,
     as_tuple,
     col2im,
@@ -32,7 +33,6 @@ from ._patches import (
     window_views,
 )
 
-_SPATIAL = {1: "L", 2: "HW", 3: "DHW"}   # axis letters, also lax dimension numbers
 _IMPLS = ("auto", "im2col", "lax")
 
 
@@ -119,7 +119,7 @@ def _im2col_backward(W, patches, dy, g: Geometry, groups):
 # ----------------------------------------------------------------- lax.conv
 
 def _lax_forward(x, W, g: Geometry, groups):
-    sp = _SPATIAL[W.ndim - 2]
+    sp = SPATIAL_AXES[W.ndim - 2]
     return lax.conv_general_dilated(x, W, g.stride, g.pads, g.lhs_dilation, g.dilation,
                                     ("N" + sp + "C", sp + "IO", "N" + sp + "C"),
                                     feature_group_count=groups)
@@ -128,7 +128,7 @@ def _lax_forward(x, W, g: Geometry, groups):
 @functools.partial(jax.jit, static_argnames=("g", "window", "groups"))
 def _lax_grad_W(x, dy, g: Geometry, window, groups):
     """dW[k] = sum_{b,o} xp[b, o S + k D] dy[b, o]: x (channels as batch) correlated with dy."""
-    sp = _SPATIAL[len(window)]
+    sp = SPATIAL_AXES[len(window)]
     hi = [s * (o - 1) + d * (f - 1) + 1 - ((n - 1) * l + 1) - lo
           for s, o, d, f, n, l, (lo, _) in zip(g.stride, g.out, g.dilation, window, g.sizes,
                                                g.lhs_dilation, g.pads, strict=True)]
@@ -141,7 +141,7 @@ def _lax_grad_W(x, dy, g: Geometry, window, groups):
 def _lax_grad_x(W, dy, g: Geometry, groups):
     """dx: dy lhs-dilated by the stride, convolved with the flipped kernel (I and O swapped)."""
     n, (c_in, c_out) = W.ndim - 2, W.shape[-2:]
-    sp, window = _SPATIAL[n], W.shape[:-2]
+    sp, window = SPATIAL_AXES[n], W.shape[:-2]
     w = W.reshape(*window, c_in, groups, c_out // groups)
     w = jnp.transpose(w, (*range(n), n + 2, n + 1, n)).reshape(*window, c_out // groups, c_in * groups)
     w = lax.rev(w, tuple(range(n)))
@@ -171,7 +171,7 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         raise ValueError(f"{name}: explicit padding must be at most dilation * (kernel_size - 1), "
                          f"got {padding}")
     impl = ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
-    expected = f"(B, {', '.join(_SPATIAL[ndim])}, C_in)"
+    expected = f"(B, {', '.join(SPATIAL_AXES[ndim])}, C_in)"
 
     def geometry(sizes):
         return _geometry(sizes, window, strides, padding, dilation, transpose)

@@ -16,6 +16,7 @@ from jax import lax
 
 from ..core import Case, Layer, check_input
 from ._patches import (
+    SPATIAL_AXES,
     as_padding,
     as_tuple,
     col2im,
@@ -28,8 +29,6 @@ from ._patches import (
     window_views,
 )
 from ._patches import size as _size
-
-_SPATIAL = {1: "L", 2: "HW", 3: "DHW"}   # axis letters for messages
 
 
 def _tiles(x, window, out):
@@ -106,7 +105,7 @@ def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None 
     window = as_tuple(window, ndim, "window", name)
     stride = window if stride is None else as_tuple(stride, ndim, "stride", name)
     padding = as_padding(padding, ndim, name)
-    expected = f"(B, {', '.join(_SPATIAL[ndim])}, C)"
+    expected = f"(B, {', '.join(SPATIAL_AXES[ndim])}, C)"
 
     def geometry(sizes):
         return _geometry(tuple(sizes), window, stride, padding)
