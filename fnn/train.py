@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -204,16 +203,7 @@ def evaluate(model: Layer, params, state, data, *, loss: Callable, batch_size: i
     """Mean loss (and accuracy for integer labels) over every example of `data = (x, y)`."""
     x, y = data
     pred = predict(model, params, state, x, batch_size=batch_size)
-    per_example = loss(pred, y, reduction="none") if _takes_reduction(loss) else None
-    value = jnp.mean(per_example) if per_example is not None else loss(pred, y)
-    return {k: float(v) for k, v in _metrics(value, pred, y).items()}
-
-
-def _takes_reduction(loss) -> bool:
-    try:
-        return "reduction" in inspect.signature(loss).parameters
-    except (TypeError, ValueError):
-        return False
+    return {k: float(v) for k, v in _metrics(loss(pred, y), pred, y).items()}
 
 
 def _empty_history() -> dict[str, list]:
