@@ -12,6 +12,8 @@ from .activation import Softmax as Softmax
 from .activation import Softplus as Softplus
 from .activation import Swish as Swish
 from .activation import Tanh as Tanh
+from .augment import RandomFlip as RandomFlip
+from .augment import RandomTranslate as RandomTranslate
 from .combinators import Add as Add
 from .combinators import Concat as Concat
 from .combinators import Frozen as Frozen
@@ -57,6 +59,8 @@ __all__ = [
     "MaxPool2D",
     "Mish",
     "PRelu",
+    "RandomFlip",
+    "RandomTranslate",
     "Relu",
     "Reshape",
     "Selu",
