@@ -61,7 +61,8 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--batch-size", type=_positive(int), default=64)
     t.add_argument("--grads", choices=("autodiff", "manual"), default="autodiff")
     t.add_argument("--loop", choices=("auto", "scan", "step"), default="auto")
-    t.add_argument("--val-size", type=int, default=5000, help="examples held out of train for validation")
+    t.add_argument("--val-size", type=int, default=None,
+                   help="examples held out of train for validation (default: 5000 for mlp, 0 for cnn)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=_positive(int), default=None, help="use only the first N training examples")
     t.add_argument("--data-dir", default=None)

@@ -16,7 +16,7 @@ import jax
 
 from . import checkpoint, data, losses, optim
 from .cli import UsageError
-from .models import MODELS
+from .models import MODELS, VAL_SIZE
 from .train import evaluate, fit
 
 CONFIG_KEYS = ("model", "dataset", "epochs", "optimizer", "lr", "schedule", "weight_decay", "dropout",
@@ -55,6 +55,8 @@ def build_optimizer(name: str, lr, weight_decay: float) -> optim.Optimizer:
 
 def _config(args) -> dict:
     cfg = {k: getattr(args, k) for k in CONFIG_KEYS}
+    if cfg["val_size"] is None:
+        cfg["val_size"] = VAL_SIZE[cfg["model"]]
     if cfg["dropout"] is not None and not 0.0 <= cfg["dropout"] < 1.0:
         raise UsageError(f"--dropout must lie in [0, 1), got {cfg['dropout']}")
     if not 0.0 <= cfg["label_smoothing"] < 1.0:
