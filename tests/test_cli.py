@@ -53,3 +53,14 @@ def test_gradcheck_command_passes_for_a_family(capsys):
     assert main(["gradcheck", "--only", "Dense"]) == 0
     out = capsys.readouterr().out
     assert "Dense" in out and "PASS" in out and "0 failed" in out
+
+
+@pytest.mark.parametrize("argv, val_size", [
+    (["train"], 5000),
+    (["train", "--model", "cnn"], 0),
+    (["train", "--model", "cnn", "--val-size", "300"], 300),
+])
+def test_validation_split_defaults_per_model(argv, val_size):
+    from fnn.cli import _parser
+    from fnn.runs import _config
+    assert _config(_parser().parse_args(argv))["val_size"] == val_size
