@@ -95,6 +95,13 @@ def check_float(name: str, x) -> None:
         raise TypeError(f"{name}: expected a floating-point array, got dtype {dtype}")
 
 
+def require_key(name: str, key) -> None:
+    """Training-mode randomness (dropout masks, augmentation) needs an explicit PRNG key."""
+    if key is None:
+        raise ValueError(f"{name}: training mode needs a PRNG key: call forward/apply with "
+                         f"key=jax.random.PRNGKey(...) (or train=False for evaluation)")
+
+
 def check_input(name: str, x, in_shape=None, *, min_ndim: int = 1) -> None:
     """Check a batch `x`: floating dtype, at least `min_ndim` axes after the
     batch axis, and, when `in_shape` is given, `x.shape[1:] == in_shape`."""

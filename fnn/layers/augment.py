@@ -10,19 +10,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..core import Case, Layer, check_input
+from ..core import Case, Layer, check_input, require_key
 
 
 def _image_check(name, x, what="(B, H, W, C)"):
     check_input(name, x)
     if x.ndim != 4:
         raise ValueError(f"{name}: expected images of shape {what}, got {tuple(x.shape)}")
-
-
-def _needs_key(name, key):
-    if key is None:
-        raise ValueError(f"{name}: training mode needs a PRNG key: call forward/apply with "
-                         f"key=jax.random.PRNGKey(...) (or train=False for evaluation)")
 
 
 def _image_init(name):
@@ -52,7 +46,7 @@ def RandomFlip(probability: float = 0.5, *, name: str = "RandomFlip") -> Layer:
         _image_check(name, x)
         if not train:
             return x, state, None
-        _needs_key(name, key)
+        require_key(name, key)
         flipped = jax.random.bernoulli(key, probability, (x.shape[0],))
         return flip(x, flipped), state, flipped
 
@@ -85,7 +79,7 @@ def RandomTranslate(max_shift: int = 2, *, name: str = "RandomTranslate") -> Lay
         _image_check(name, x)
         if not train or max_shift == 0:
             return x, state, None
-        _needs_key(name, key)
+        require_key(name, key)
         s = jax.random.randint(key, (2, x.shape[0]), -max_shift, max_shift + 1)
         S, T = _shift_matrices(s[0], x.shape[1], x.dtype), _shift_matrices(s[1], x.shape[2], x.dtype)
         return jnp.einsum("bih,bhwc,bjw->bijc", S, x, T), state, (S, T)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..core import Case, Layer, check_input
+from ..core import Case, Layer, check_input, require_key
 
 
 def Dropout(rate: float, *, name: str = "Dropout") -> Layer:
@@ -26,9 +26,7 @@ def Dropout(rate: float, *, name: str = "Dropout") -> Layer:
         check_input(name, x)
         if not train or rate == 0.0:
             return x, state, None
-        if key is None:
-            raise ValueError(f"{name}: training mode needs a PRNG key: call forward/apply with "
-                             f"key=jax.random.PRNGKey(...) (or train=False for evaluation)")
+        require_key(name, key)
         scale = jnp.where(jax.random.bernoulli(key, 1.0 - rate, x.shape), 1.0 / (1.0 - rate), 0.0)
         scale = scale.astype(x.dtype)
         return x * scale, state, scale
