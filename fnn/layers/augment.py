@@ -13,10 +13,10 @@ import jax.numpy as jnp
 from ..core import Case, Layer, check_input, require_key
 
 
-def _image_check(name, x, what="(B, H, W, C)"):
+def _image_check(name, x):
     check_input(name, x)
     if x.ndim != 4:
-        raise ValueError(f"{name}: expected images of shape {what}, got {tuple(x.shape)}")
+        raise ValueError(f"{name}: expected images of shape (B, H, W, C), got {tuple(x.shape)}")
 
 
 def _image_init(name):
