@@ -155,10 +155,8 @@ def _lax_grad_x(W, dy, g: Geometry, groups):
 
 # ----------------------------------------------------------------- the layer
 
-def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tuple = 1,
-          padding: str | int | tuple = "SAME", dilation: int | tuple = 1, groups: int = 1,
-          use_bias: bool = True, *, transpose: bool = False, impl: str = "auto",
-          W_init: Initializer = he_normal, b_init: Initializer = zeros, name: str = "Conv") -> Layer:
+def _arguments(ndim, features, kernel_size, stride, padding, dilation, groups, transpose, impl, name):
+    """The checked hyperparameters: (window, strides, dilation, padding, impl), "auto" resolved."""
     window, strides = as_tuple(kernel_size, ndim, "kernel_size", name), as_tuple(stride, ndim, "stride", name)
     dilation, padding = as_tuple(dilation, ndim, "dilation", name), as_padding(padding, ndim, name)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (features, groups)):
@@ -171,6 +169,15 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         raise ValueError(f"{name}: explicit padding must be at most dilation * (kernel_size - 1), "
                          f"got {padding}")
     impl = ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
+    return window, strides, dilation, padding, impl
+
+
+def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tuple = 1,
+          padding: str | int | tuple = "SAME", dilation: int | tuple = 1, groups: int = 1,
+          use_bias: bool = True, *, transpose: bool = False, impl: str = "auto",
+          W_init: Initializer = he_normal, b_init: Initializer = zeros, name: str = "Conv") -> Layer:
+    window, strides, dilation, padding, impl = _arguments(
+        ndim, features, kernel_size, stride, padding, dilation, groups, transpose, impl, name)
     expected = f"(B, {', '.join(SPATIAL_AXES[ndim])}, C_in)"
 
     def geometry(sizes):
