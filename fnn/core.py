@@ -1,6 +1,6 @@
 """The Layer record, `manual`, shape checks and tree helpers (DESIGN.md §2-3).
 
-A layer is `Layer(init, forward, backward, name)`:
+A layer is `Layer(init, forward, backward, name, children=())`:
 
     init(key, in_shape)                               -> (out_shape, params, state)
     forward(params, state, x, *, key=None, train=False) -> (y, new_state, cache)
@@ -29,32 +29,12 @@ class Layer(NamedTuple):
     forward: Callable
     backward: Callable
     name: str
+    children: tuple = ()      # the layers a combinator holds, in params order (DESIGN §2)
 
     def apply(self, params, state, x, *, key=None, train=False):
         """`forward` without the cache: `(y, new_state)`."""
         y, new_state, _ = self.forward(params, state, x, key=key, train=train)
         return y, new_state
-
-
-class Case(NamedTuple):
-    """One row of the gradient-check table: `make()` builds the layer, fed a
-    batch of `batch` examples of `in_shape` (`train` selects the mode; a float
-    `in_shape` of tuples means several inputs). Layer modules list their rows
-    in a module-level `CASES` tuple; `fnn.gradcheck` discovers them."""
-    name: str
-    make: Callable[[], Layer]
-    in_shape: Any
-    train: bool = False
-    batch: int = 3
-
-
-class FunctionCase(NamedTuple):
-    """One row of the gradient-check table for a function (activation, loss):
-    `make(key) -> (f, hand_vjp, primals)` in float64, where `f(*primals)` is an
-    array and `hand_vjp(primals, cotangent)` returns one cotangent per primal
-    (None for a primal that is not differentiated, such as integer labels)."""
-    name: str
-    make: Callable
 
 
 # ----------------------------------------------------------------- tree helpers
@@ -155,4 +135,4 @@ def manual(layer: Layer) -> Layer:
         run.defvjp(run_fwd, run_bwd)
         return run(params, state, x, key)
 
-    return Layer(layer.init, forward, layer.backward, layer.name)
+    return layer._replace(forward=forward)

@@ -4,44 +4,50 @@ from __future__ import annotations
 import jax
 
 from .core import Layer, tree_size
+from .paths import _child_trees, child_segments
 
-_CHILD_NAMES = ("layers", "layer", "shortcut")   # the closure cells combinators keep children in
-
-
-def children(layer: Layer) -> tuple[Layer, ...]:
-    """The child layers a combinator closes over (empty for a leaf layer)."""
-    found = []
-    code, cells = layer.init.__code__, layer.init.__closure__ or ()
-    for var, cell in zip(code.co_freevars, cells):
-        if var not in _CHILD_NAMES:
-            continue
-        value = cell.cell_contents
-        values = (value,) if isinstance(value, Layer) else value if isinstance(value, tuple) else ()
-        found.extend(v for v in values if isinstance(v, Layer))
-    return tuple(found)
+def _rows(layer, path, params, shapes, rows):
+    """One row per layer, depth first: name path, output shape, parameter count."""
+    rows.append((path, shapes.get(path, ""), tree_size(params)))
+    for child, segment, sub in zip(layer.children, child_segments(layer.children), _child_trees(layer, params)):
+        _rows(child, f"{path}/{segment}", sub, shapes, rows)
 
 
-def _rows(layer, key, in_shape, depth, rows):
-    out_shape, params, _ = layer.init(key, in_shape)
-    rows.append(("  " * depth + layer.name, out_shape, tree_size(params)))
-    kids = children(layer)
+def _is_chain(layer, key, in_shape, out_shape) -> bool:
+    """True when the children feed one another (serial), not all the same input (parallel)."""
     shape = in_shape
-    for i, child in enumerate(kids):
-        child_out = _rows(child, jax.random.fold_in(key, i), shape, depth + 1, rows)
-        if _is_serial(layer):
-            shape = child_out
-    return out_shape
+    try:
+        for i, child in enumerate(layer.children):
+            shape, _, _ = child.init(jax.random.fold_in(key, i), shape)
+    except (ValueError, TypeError):
+        return False
+    return tuple(shape) == tuple(out_shape)
 
 
-def _is_serial(layer):
-    return "layers" in layer.init.__code__.co_freevars and "serial" in layer.init.__qualname__
+def _out_shapes(model, key, in_shape) -> dict:
+    """Each layer's one-example output shape, from one init per layer along the model's paths."""
+    shapes: dict = {}
+
+    def visit(layer, path, key, shape):
+        out_shape, _, _ = layer.init(key, shape)
+        shapes[path] = out_shape
+        sequential = len(layer.children) > 1 and _is_chain(layer, key, shape, out_shape)
+        for i, (child, segment) in enumerate(zip(layer.children, child_segments(layer.children))):
+            child_out = visit(child, f"{path}/{segment}", jax.random.fold_in(key, i), shape)
+            shape = child_out if sequential else shape
+        return out_shape
+    visit(model, model.name, key, tuple(in_shape))
+    return shapes
 
 
 def summary(model: Layer, in_shape: tuple, *, key: jax.Array | None = None) -> str:
-    """A table of every layer (nested under its combinator): name, output shape of one
-    example, parameter count; then the total. Returns the text (print it)."""
+    """A table of every layer by its name path (`mlp/Dense_2`, the names `fnn.select` and the
+    inspection tools take): output shape of one example, parameter count; then the total.
+    Returns the text (print it)."""
+    key = jax.random.PRNGKey(0) if key is None else key
+    _, params, _ = model.init(key, tuple(in_shape))
     rows: list = []
-    _rows(model, jax.random.PRNGKey(0) if key is None else key, tuple(in_shape), 0, rows)
+    _rows(model, model.name, params, _out_shapes(model, key, in_shape), rows)
     width = max(len(r[0]) for r in rows + [("Layer", 0, 0)])
     shape_width = max(len(str(r[1])) for r in rows + [("", "Output shape", 0)])
     line = "-" * (width + shape_width + 18)

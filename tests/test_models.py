@@ -1,6 +1,5 @@
 """The reference models: their whole backward is checked in fnn.gradcheck (models.CASES);
 here the CNN of the CLI learns on a small real subset (seconds, not the 10-epoch run)."""
-import importlib
 from pathlib import Path
 
 import jax
@@ -10,7 +9,6 @@ import fnn
 from fnn.losses import softmax_cross_entropy
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
-children = importlib.import_module("fnn.summary").children    # fnn.summary is also the function
 
 
 @pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
@@ -35,4 +33,4 @@ def test_cnn_learns_a_real_subset_with_hand_derived_gradients():
                                              "Flatten", "Dense", "Relu", "Dropout", "Dense"]),
 ])
 def test_model_layers(name, kwargs, layers):
-    assert [layer.name for layer in children(fnn.models.MODELS[name](**kwargs))] == layers
+    assert [layer.name for layer in fnn.models.MODELS[name](**kwargs).children] == layers

@@ -8,11 +8,39 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..core import Case, Layer, add_trees, is_multi_shape
+from ..core import Layer, add_trees, is_multi_shape
+from ..gradcheck import Case
+from ..paths import child_segments
 
 
 def _child_keys(key, n):
     return [None if key is None else jax.random.fold_in(key, i) for i in range(n)]
+
+
+def _repath(error: Exception, child: Layer, path: str) -> Exception:
+    """The child's error with its name replaced by its path in the parent (`mlp/Dense_2: ...`)."""
+    message = str(error)
+    if type(error) not in (ValueError, TypeError) or not message.startswith(child.name):
+        return error
+    rest = message[len(child.name):]
+    return type(error)(path + rest) if rest[:1] in (":", "/") else error
+
+
+def _named_calls(name: str, layers) -> list:
+    """For each child, `call(method, *args, **kw)` running `child.method` so that its shape and
+    type errors name its path inside this combinator."""
+    def bind(child, segment):
+        def call(method, *args, **kwargs):
+            try:
+                return getattr(child, method)(*args, **kwargs)
+            except (ValueError, TypeError) as error:
+                renamed = _repath(error, child, f"{name}/{segment}")
+                if renamed is error:
+                    raise
+                raise renamed from error
+        return call
+    return [bind(child, segment) for child, segment in
+            zip(layers, child_segments(tuple(layers)))]
 
 
 def serial(*layers: Layer, name: str = "serial") -> Layer:
@@ -23,19 +51,20 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     """
     if not layers or not all(isinstance(f, Layer) for f in layers):
         raise TypeError(f"{name}: expected one or more Layers, got {layers!r}")
+    calls = _named_calls(name, layers)
 
     def init(key, in_shape):
         params, state, shape = [], [], in_shape
-        for f, k in zip(layers, jax.random.split(key, len(layers))):
-            shape, p, s = f.init(k, shape)
+        for call, k in zip(calls, jax.random.split(key, len(layers))):
+            shape, p, s = call("init", k, shape)
             params.append(p)
             state.append(s)
         return shape, tuple(params), tuple(state)
 
     def forward(params, state, x, *, key=None, train=False):
         new_state, caches = [], []
-        for f, p, s, k in zip(layers, params, state, _child_keys(key, len(layers))):
-            x, s, c = f.forward(p, s, x, key=k, train=train)
+        for call, p, s, k in zip(calls, params, state, _child_keys(key, len(layers))):
+            x, s, c = call("forward", p, s, x, key=k, train=train)
             new_state.append(s)
             caches.append(c)
         return x, tuple(new_state), tuple(caches)
@@ -46,7 +75,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             grads[i], dy = layers[i].backward(params[i], cache[i], dy)
         return tuple(grads), dy
 
-    return Layer(init, forward, backward, name)
+    return Layer(init, forward, backward, name, tuple(layers))
 
 
 def parallel(*layers: Layer, name: str = "parallel") -> Layer:
@@ -57,14 +86,15 @@ def parallel(*layers: Layer, name: str = "parallel") -> Layer:
     """
     if not layers or not all(isinstance(f, Layer) for f in layers):
         raise TypeError(f"{name}: expected one or more Layers, got {layers!r}")
+    calls = _named_calls(name, layers)
 
     def init(key, in_shape):
-        outs = [f.init(k, in_shape) for f, k in zip(layers, jax.random.split(key, len(layers)))]
+        outs = [call("init", k, in_shape) for call, k in zip(calls, jax.random.split(key, len(layers)))]
         return tuple(o[0] for o in outs), tuple(o[1] for o in outs), tuple(o[2] for o in outs)
 
     def forward(params, state, x, *, key=None, train=False):
-        outs = [f.forward(p, s, x, key=k, train=train)
-                for f, p, s, k in zip(layers, params, state, _child_keys(key, len(layers)))]
+        outs = [call("forward", p, s, x, key=k, train=train)
+                for call, p, s, k in zip(calls, params, state, _child_keys(key, len(layers)))]
         return tuple(o[0] for o in outs), tuple(o[1] for o in outs), tuple(o[2] for o in outs)
 
     def backward(params, cache, dy):
@@ -74,7 +104,7 @@ def parallel(*layers: Layer, name: str = "parallel") -> Layer:
             dx = add_trees(dx, dxi)
         return tuple(o[0] for o in outs), dx
 
-    return Layer(init, forward, backward, name)
+    return Layer(init, forward, backward, name, tuple(layers))
 
 
 def residual(layer: Layer, shortcut: Layer | None = None, *, name: str = "residual") -> Layer:
@@ -84,10 +114,13 @@ def residual(layer: Layer, shortcut: Layer | None = None, *, name: str = "residu
     Shapes: x (B, *in_shape) -> y (B, *out_shape of f); params, state: (f's, s's or ()).
     Backward: dx = dx_f + dx_s  (dx_s = dy for the identity).
     """
+    children = (layer,) if shortcut is None else (layer, shortcut)
+    calls = _named_calls(name, children)
+
     def init(key, in_shape):
         k1, k2 = jax.random.split(key)
-        out_shape, p, s = layer.init(k1, in_shape)
-        sc_shape, sp, ss = (in_shape, (), ()) if shortcut is None else shortcut.init(k2, in_shape)
+        out_shape, p, s = calls[0]("init", k1, in_shape)
+        sc_shape, sp, ss = (in_shape, (), ()) if shortcut is None else calls[1]("init", k2, in_shape)
         if tuple(sc_shape) != tuple(out_shape):
             raise ValueError(f"{name}: the branch maps {in_shape} to {out_shape} but the shortcut "
                              f"gives {sc_shape}; pass a shortcut layer (a 1x1 projection) that fits")
@@ -95,10 +128,10 @@ def residual(layer: Layer, shortcut: Layer | None = None, *, name: str = "residu
 
     def forward(params, state, x, *, key=None, train=False):
         k1, k2 = _child_keys(key, 2)
-        fy, fs, fc = layer.forward(params[0], state[0], x, key=k1, train=train)
+        fy, fs, fc = calls[0]("forward", params[0], state[0], x, key=k1, train=train)
         if shortcut is None:
             return x + fy, (fs, ()), (fc, None)
-        sy, ss, sc = shortcut.forward(params[1], state[1], x, key=k2, train=train)
+        sy, ss, sc = calls[1]("forward", params[1], state[1], x, key=k2, train=train)
         return sy + fy, (fs, ss), (fc, sc)
 
     def backward(params, cache, dy):
@@ -108,7 +141,7 @@ def residual(layer: Layer, shortcut: Layer | None = None, *, name: str = "residu
         dps, dxs = shortcut.backward(params[1], cache[1], dy)
         return (dpf, dps), dx + dxs
 
-    return Layer(init, forward, backward, name)
+    return Layer(init, forward, backward, name, children)
 
 
 def Frozen(layer: Layer, *, name: str | None = None) -> Layer:
@@ -116,16 +149,15 @@ def Frozen(layer: Layer, *, name: str | None = None) -> Layer:
     caller asks for, so a frozen trunk's BatchNorm statistics stay as they are and its
     dropout is off (pair with `fnn.optim.freeze` so its parameters stay too).
 
-    Shapes: those of `layer`; params and state are `layer`'s.
+    Shapes: those of `layer`; params and state are `layer`'s, and so are its children: in a
+    model's name paths the frozen layer keeps its own name unless `name=` is given.
     Backward: `layer.backward` of the evaluation-mode forward (dparams as usual).
     """
-    name = name or f"Frozen({layer.name})"
-
     def forward(params, state, x, *, key=None, train=False):
         del train
         return layer.forward(params, state, x, key=key, train=False)
 
-    return Layer(layer.init, forward, layer.backward, name)
+    return layer._replace(forward=forward, name=name or layer.name)
 
 
 def _join(name, combine, split, out_shape_of):
