@@ -1,20 +1,18 @@
-"""Activation layers: one shared factory over the `fnn.activations` pairs, and PRelu."""
+"""Activation layers: one shared factory over the `fnn.activations` records, and PRelu."""
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import jax.numpy as jnp
 
 from .. import activations as A
-from ..core import Case, Layer, check_input
+from ..core import Layer, check_example_shape, check_input
+from ..gradcheck import Case
 
 
-def _activation(name: str, function: Callable, derivative: Callable, reads: str, *,
-                axis: int | None = None, **options) -> Layer:
-    """A parameter-free layer y = function(x, **options) whose backward is
-    dx = derivative(x, y, dy, **options). `reads` ("x" or "y") says which of
-    x and y the derivative reads; the cache holds only that one. `axis` (for
-    softmax) is an axis of the batch x and may not be the batch axis 0."""
+def _activation(name: str, activation: A.Activation, *, axis: int | None = None, **options) -> Layer:
+    """A parameter-free layer y = activation(x, **options) whose backward is
+    dx = activation.backward(x, y, dy). The cache holds only the one of x and y
+    the derivative reads (`activation.reads`). `axis` (for softmax) is an axis of
+    the batch x and may not be the batch axis 0."""
     if "alpha" in options and (isinstance(options["alpha"], bool)
                                or not isinstance(options["alpha"], (int, float))):
         raise ValueError(f"{name}: alpha must be a real number, got {options['alpha']!r}")
@@ -22,6 +20,8 @@ def _activation(name: str, function: Callable, derivative: Callable, reads: str,
         if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
             raise ValueError(f"{name}: axis must be an int naming a non-batch axis of x, got {axis!r}")
         options["axis"] = axis
+    activation = activation.partial(**options)
+    reads_x = activation.reads == "x"
 
     def init(key, in_shape):
         del key
@@ -35,19 +35,14 @@ def _activation(name: str, function: Callable, derivative: Callable, reads: str,
         check_input(name, x, min_ndim=0 if axis is None else 1)
         if axis is not None and (axis >= x.ndim or axis < -(x.ndim - 1)):
             raise ValueError(f"{name}: axis {axis} is not a non-batch axis of x of shape {tuple(x.shape)}")
-        y = function(x, **options)
-        return y, state, x if reads == "x" else y
+        y = activation(x)
+        return y, state, x if reads_x else y
 
     def backward(params, cache, dy):
-        x, y = (cache, None) if reads == "x" else (None, cache)
-        return (), derivative(x, y, dy, **options)
+        x, y = (cache, None) if reads_x else (None, cache)
+        return (), activation.backward(x, y, dy)
 
     return Layer(init, forward, backward, name)
-
-
-def _pair(function: Callable) -> tuple:
-    """(function, its backward, what the backward reads) for `_activation`."""
-    return function, getattr(A, f"{function.__name__}_backward"), A.READS[function.__name__]
 
 
 def Sigmoid(*, name: str = "Sigmoid") -> Layer:
@@ -56,7 +51,7 @@ def Sigmoid(*, name: str = "Sigmoid") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * y * (1 - y).
     """
-    return _activation(name, *_pair(A.sigmoid))
+    return _activation(name, A.sigmoid)
 
 
 def Tanh(*, name: str = "Tanh") -> Layer:
@@ -65,7 +60,7 @@ def Tanh(*, name: str = "Tanh") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * (1 - y^2).
     """
-    return _activation(name, *_pair(A.tanh))
+    return _activation(name, A.tanh)
 
 
 def Relu(*, name: str = "Relu") -> Layer:
@@ -74,7 +69,7 @@ def Relu(*, name: str = "Relu") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * [x > 0].
     """
-    return _activation(name, *_pair(A.relu))
+    return _activation(name, A.relu)
 
 
 def LeakyRelu(alpha: float = 0.01, *, name: str = "LeakyRelu") -> Layer:
@@ -83,7 +78,7 @@ def LeakyRelu(alpha: float = 0.01, *, name: str = "LeakyRelu") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy if x > 0 else alpha dy.
     """
-    return _activation(name, *_pair(A.leaky_relu), alpha=alpha)
+    return _activation(name, A.leaky_relu, alpha=alpha)
 
 
 def Elu(alpha: float = 1.0, *, name: str = "Elu") -> Layer:
@@ -92,7 +87,7 @@ def Elu(alpha: float = 1.0, *, name: str = "Elu") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy if x > 0 else dy alpha exp(x).
     """
-    return _activation(name, *_pair(A.elu), alpha=alpha)
+    return _activation(name, A.elu, alpha=alpha)
 
 
 def Selu(*, name: str = "Selu") -> Layer:
@@ -101,7 +96,7 @@ def Selu(*, name: str = "Selu") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = scale dy if x > 0 else scale dy alpha exp(x).
     """
-    return _activation(name, *_pair(A.selu))
+    return _activation(name, A.selu)
 
 
 def Gelu(approximate: bool = False, *, name: str = "Gelu") -> Layer:
@@ -111,7 +106,7 @@ def Gelu(approximate: bool = False, *, name: str = "Gelu") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * (Phi(x) + x phi(x)) exactly, or the tanh form's derivative (see fnn.activations.gelu).
     """
-    return _activation(name, *_pair(A.gelu), approximate=approximate)
+    return _activation(name, A.gelu, approximate=approximate)
 
 
 def Swish(*, name: str = "Swish") -> Layer:
@@ -120,7 +115,7 @@ def Swish(*, name: str = "Swish") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * s (1 + x (1 - s)), s = sigmoid(x).
     """
-    return _activation(name, *_pair(A.swish))
+    return _activation(name, A.swish)
 
 
 def Mish(*, name: str = "Mish") -> Layer:
@@ -129,7 +124,7 @@ def Mish(*, name: str = "Mish") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * (t + x (1 - t^2) sigmoid(x)), t = tanh(softplus(x)).
     """
-    return _activation(name, *_pair(A.mish))
+    return _activation(name, A.mish)
 
 
 def Softplus(*, name: str = "Softplus") -> Layer:
@@ -138,7 +133,7 @@ def Softplus(*, name: str = "Softplus") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params.
     Backward: dx = dy * sigmoid(x).
     """
-    return _activation(name, *_pair(A.softplus))
+    return _activation(name, A.softplus)
 
 
 def Softmax(axis: int = -1, *, name: str = "Softmax") -> Layer:
@@ -147,7 +142,7 @@ def Softmax(axis: int = -1, *, name: str = "Softmax") -> Layer:
     Shapes: x (B, ..., C) -> y (B, ..., C), each slice along `axis` sums to 1; no params.
     Backward: dx = y * (dy - sum(dy * y, axis)).
     """
-    return _activation(name, *_pair(A.softmax), axis=axis)
+    return _activation(name, A.softmax, axis=axis)
 
 
 def LogSoftmax(axis: int = -1, *, name: str = "LogSoftmax") -> Layer:
@@ -156,7 +151,7 @@ def LogSoftmax(axis: int = -1, *, name: str = "LogSoftmax") -> Layer:
     Shapes: x (B, ..., C) -> y (B, ..., C); no params.
     Backward: dx = dy - exp(y) * sum(dy, axis).
     """
-    return _activation(name, *_pair(A.log_softmax), axis=axis)
+    return _activation(name, A.log_softmax, axis=axis)
 
 
 def PRelu(*, name: str = "PRelu") -> Layer:
@@ -169,8 +164,7 @@ def PRelu(*, name: str = "PRelu") -> Layer:
 
     def init(key, in_shape):
         del key
-        if len(in_shape) < 1 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: in_shape must end in a channel axis, got {in_shape}")
+        check_example_shape(name, in_shape, "(..., C) ending in a channel axis")
         return tuple(in_shape), {"alpha": jnp.full((in_shape[-1],), 0.25, jnp.float32)}, ()
 
     def forward(params, state, x, *, key=None, train=False):
