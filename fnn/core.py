@@ -53,10 +53,6 @@ def tree_size(tree: PyTree) -> int:
     return int(sum(np.size(a) for a in jax.tree.leaves(tree)))
 
 
-def zeros_like_tree(tree: PyTree) -> PyTree:
-    return jax.tree.map(jnp.zeros_like, tree)
-
-
 def add_trees(a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(jnp.add, a, b)
 
