@@ -2,7 +2,6 @@
 from . import activations as activations
 from . import checkpoint as checkpoint
 from . import data as data
-from . import distributed as distributed
 from . import gradcheck as gradcheck
 from . import initializers as initializers
 from . import layers as layers
@@ -31,7 +30,6 @@ __all__ = [
     "cast",
     "checkpoint",
     "data",
-    "distributed",
     "find_layer",
     "gradcheck",
     "initializers",

@@ -1,14 +1,15 @@
-"""Activation functions, each beside its hand-derived backward (DESIGN.md §3).
+"""Activation functions, each a record beside its hand-derived backward (DESIGN.md §3).
 
-Every activation `name(x, ...)` has `name_backward(x, y, dy, ...) -> dx`, the
-vector-Jacobian product: it gets the input `x`, the output `y = name(x, ...)`
-and the cotangent `dy`, and takes the same keyword arguments as the forward.
-Backwards that reuse `y` (sigmoid, tanh, softmax, log_softmax) document it,
-so a layer can cache `y` alone; `READS[name]` says which of `x`, `y` each reads.
+An activation is an `Activation` record: `relu(x)` is the value, `relu.grad(x, dy)` the
+vector-Jacobian product dx = dy * f'(x), and `relu.backward(x, y, dy)` the same from
+whichever of the input x and the output y the derivative reads (`relu.reads`), so a
+layer caches only that one. Options fix a record again: `leaky_relu.partial(alpha=0.1)`.
 All are pure `jnp` code (no autodiff), stable for large |x|, dtype-preserving.
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erfc
 
-from .core import FunctionCase
+from .gradcheck import FunctionCase
 
 Array = jax.Array
 
@@ -26,34 +27,87 @@ _GELU_C = math.sqrt(2.0 / math.pi)     # tanh-form constant
 _GELU_K = 0.044715
 
 
-def sigmoid(x: Array) -> Array:
+def fixed_options(name: str, function: Callable, options: tuple, new: dict) -> tuple:
+    """`options` (sorted (key, value) pairs) updated by `new`, sorted again, so records
+    with equal options compare and hash equal. Keys must be keyword parameters of
+    `function` and values hashable (numbers, strings, None, tuples)."""
+    parameters = inspect.signature(function).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for key, value in new.items():
+        if not takes_any and key not in parameters:
+            raise TypeError(f"{name}.partial: unknown option {key!r}; {name} takes "
+                            f"{', '.join(p for p in parameters if p not in ('x', 'pred', 'target'))}")
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(f"{name}.partial: option {key} must be hashable (a number, string, None "
+                            f"or tuple), got {type(value).__name__}; pass arrays when calling") from None
+    return tuple(sorted({**dict(options), **new}.items()))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Activation:
+    """An activation with its hand-derived derivative, as `Layer` pairs forward and backward.
+
+        act(x, **kw)                -> y = forward_fn(x, **options, **kw)
+        act.grad(x, dy, **kw)       -> dx = dy * f'(x)
+        act.backward(x, y, dy, **kw) -> dx, reading only x or only y (as `reads` says; pass None for the other)
+        act.partial(**kw)           -> the same activation with options fixed (an Activation)
+
+    Build one from two functions: `Activation(f, backward_fn, "name", reads="x")`, with
+    `backward_fn(x, y, dy, **options) -> dx`. Equal records compare and hash equal. A frozen
+    dataclass rather than a NamedTuple: `jax.jit(relu)` needs a weak reference, and JAX
+    must not take a record for a pytree of arrays.
+    """
+    forward_fn: Callable
+    backward_fn: Callable
+    name: str = "activation"
+    reads: str = "x"
+    options: tuple = ()
+
+    def __call__(self, x: Array, **kwargs) -> Array:
+        return self.forward_fn(x, **{**dict(self.options), **kwargs})
+
+    def backward(self, x: Array | None, y: Array | None, dy: Array, **kwargs) -> Array:
+        return self.backward_fn(x, y, dy, **{**dict(self.options), **kwargs})
+
+    def grad(self, x: Array, dy: Array, **kwargs) -> Array:
+        y = self(x, **kwargs) if self.reads == "y" else None
+        return self.backward(x, y, dy, **kwargs)
+
+    def partial(self, **kwargs) -> Activation:
+        return dataclasses.replace(self, options=fixed_options(self.name, self.forward_fn, self.options, kwargs))
+
+    def __repr__(self) -> str:
+        return f"Activation({', '.join([self.name, *(f'{k}={v!r}' for k, v in self.options)])})"
+
+
+def _sigmoid(x: Array) -> Array:
     """y = 1 / (1 + exp(-x)), evaluated through exp(-|x|) so it never overflows.
 
-    Derivative: dy/dx = y (1 - y).
+    Derivative: dy/dx = y (1 - y); the backward reads y only.
     """
     e = jnp.exp(-jnp.abs(x))
     return jnp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def sigmoid_backward(x: Array | None, y: Array, dy: Array) -> Array:
-    """dx = dy * y * (1 - y); reads y only."""
+def _sigmoid_backward(x: Array | None, y: Array, dy: Array) -> Array:
     return dy * y * (1 - y)
 
 
-def tanh(x: Array) -> Array:
+def _tanh(x: Array) -> Array:
     """y = tanh(x) = (e^x - e^-x) / (e^x + e^-x).
 
-    Derivative: dy/dx = 1 - y^2.
+    Derivative: dy/dx = 1 - y^2; the backward reads y only.
     """
     return jnp.tanh(x)
 
 
-def tanh_backward(x: Array | None, y: Array, dy: Array) -> Array:
-    """dx = dy * (1 - y^2); reads y only."""
+def _tanh_backward(x: Array | None, y: Array, dy: Array) -> Array:
     return dy * (1 - y * y)
 
 
-def relu(x: Array) -> Array:
+def _relu(x: Array) -> Array:
     """y = max(x, 0).
 
     Derivative: 1 for x > 0, else 0 (the subgradient 0 at x = 0, as jax.nn.relu).
@@ -61,12 +115,11 @@ def relu(x: Array) -> Array:
     return jnp.maximum(x, 0)
 
 
-def relu_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    """dx = dy * [x > 0]; reads x only."""
+def _relu_backward(x: Array, y: Array | None, dy: Array) -> Array:
     return jnp.where(x > 0, dy, 0)
 
 
-def leaky_relu(x: Array, alpha: float = 0.01) -> Array:
+def _leaky_relu(x: Array, alpha: float = 0.01) -> Array:
     """y = x for x > 0, alpha x otherwise (alpha = slope of the negative side).
 
     Derivative: 1 for x > 0, alpha otherwise.
@@ -74,12 +127,11 @@ def leaky_relu(x: Array, alpha: float = 0.01) -> Array:
     return jnp.where(x > 0, x, alpha * x)
 
 
-def leaky_relu_backward(x: Array, y: Array | None, dy: Array, alpha: float = 0.01) -> Array:
-    """dx = dy for x > 0, alpha dy otherwise; reads x only."""
+def _leaky_relu_backward(x: Array, y: Array | None, dy: Array, alpha: float = 0.01) -> Array:
     return jnp.where(x > 0, dy, alpha * dy)
 
 
-def elu(x: Array, alpha: float = 1.0) -> Array:
+def _elu(x: Array, alpha: float = 1.0) -> Array:
     """y = x for x > 0, alpha (exp(x) - 1) otherwise (Clevert et al. 2015).
 
     Derivative: 1 for x > 0, alpha exp(x) = y + alpha otherwise.
@@ -87,25 +139,23 @@ def elu(x: Array, alpha: float = 1.0) -> Array:
     return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0)))
 
 
-def elu_backward(x: Array, y: Array | None, dy: Array, alpha: float = 1.0) -> Array:
-    """dx = dy for x > 0, dy alpha exp(x) otherwise; reads x only."""
+def _elu_backward(x: Array, y: Array | None, dy: Array, alpha: float = 1.0) -> Array:
     return jnp.where(x > 0, dy, dy * alpha * jnp.exp(jnp.minimum(x, 0)))
 
 
-def selu(x: Array) -> Array:
+def _selu(x: Array) -> Array:
     """y = scale * elu(x, alpha), with alpha ~ 1.6733 and scale ~ 1.0507 (Klambauer et al. 2017).
 
     Derivative: scale for x > 0, scale alpha exp(x) otherwise.
     """
-    return SELU_SCALE * elu(x, SELU_ALPHA)
+    return SELU_SCALE * _elu(x, SELU_ALPHA)
 
 
-def selu_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    """dx = scale * elu_backward(x, dy, alpha); reads x only."""
-    return SELU_SCALE * elu_backward(x, None, dy, SELU_ALPHA)
+def _selu_backward(x: Array, y: Array | None, dy: Array) -> Array:
+    return SELU_SCALE * _elu_backward(x, None, dy, SELU_ALPHA)
 
 
-def gelu(x: Array, approximate: bool = False) -> Array:
+def _gelu(x: Array, approximate: bool = False) -> Array:
     """Exact: y = x Phi(x) = x erfc(-x / sqrt 2) / 2 (= x (1 + erf(x / sqrt 2)) / 2, accurate for x << 0).
     approximate=True: y = x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3).
 
@@ -117,8 +167,7 @@ def gelu(x: Array, approximate: bool = False) -> Array:
     return 0.5 * x * erfc(-x / math.sqrt(2.0))
 
 
-def gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = False) -> Array:
-    """dx = dy * gelu'(x) (see `gelu`); reads x only."""
+def _gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = False) -> Array:
     if approximate:
         t = jnp.tanh(_GELU_C * (x + _GELU_K * x**3))
         du = _GELU_C * (1 + 3 * _GELU_K * x * x)
@@ -128,25 +177,20 @@ def gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = Fals
     return dy * (cdf + x * pdf)
 
 
-def swish(x: Array) -> Array:
+def _swish(x: Array) -> Array:
     """y = x sigmoid(x) (also called SiLU; Ramachandran et al. 2017).
 
     Derivative: s (1 + x (1 - s)), s = sigmoid(x).
     """
-    return x * sigmoid(x)
+    return x * _sigmoid(x)
 
 
-def swish_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    """dx = dy * s (1 + x (1 - s)), s = sigmoid(x); reads x only."""
-    s = sigmoid(x)
+def _swish_backward(x: Array, y: Array | None, dy: Array) -> Array:
+    s = _sigmoid(x)
     return dy * s * (1 + x * (1 - s))
 
 
-silu = swish
-silu_backward = swish_backward
-
-
-def softplus(x: Array) -> Array:
+def _softplus(x: Array) -> Array:
     """y = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) (the stable form).
 
     Derivative: sigmoid(x).
@@ -154,92 +198,82 @@ def softplus(x: Array) -> Array:
     return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
 
-def softplus_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    """dx = dy * sigmoid(x); reads x only."""
-    return dy * sigmoid(x)
+def _softplus_backward(x: Array, y: Array | None, dy: Array) -> Array:
+    return dy * _sigmoid(x)
 
 
-def mish(x: Array) -> Array:
+def _mish(x: Array) -> Array:
     """y = x tanh(softplus(x)) (Misra 2019).
 
     Derivative: t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)).
     """
-    return x * jnp.tanh(softplus(x))
+    return x * jnp.tanh(_softplus(x))
 
 
-def mish_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    """dx = dy * (t + x (1 - t^2) sigmoid(x)), t = tanh(softplus(x)); reads x only."""
-    t = jnp.tanh(softplus(x))
-    return dy * (t + x * (1 - t * t) * sigmoid(x))
+def _mish_backward(x: Array, y: Array | None, dy: Array) -> Array:
+    t = jnp.tanh(_softplus(x))
+    return dy * (t + x * (1 - t * t) * _sigmoid(x))
 
 
-def softmax(x: Array, axis: int = -1) -> Array:
+def _softmax(x: Array, axis: int = -1) -> Array:
     """y_i = exp(x_i - m) / sum_j exp(x_j - m) along `axis`, m = max_j x_j (stable).
 
-    Derivative (VJP): dx = y * (dy - sum(dy * y, axis)).
+    Derivative (VJP): dx = y * (dy - sum(dy * y, axis)); the backward reads y only.
     """
     e = jnp.exp(x - jnp.max(x, axis=axis, keepdims=True))
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
-def softmax_backward(x: Array | None, y: Array, dy: Array, axis: int = -1) -> Array:
-    """dx = y * (dy - sum(dy * y, axis)); reads y only."""
+def _softmax_backward(x: Array | None, y: Array, dy: Array, axis: int = -1) -> Array:
     return y * (dy - jnp.sum(dy * y, axis=axis, keepdims=True))
 
 
-def log_softmax(x: Array, axis: int = -1) -> Array:
+def _log_softmax(x: Array, axis: int = -1) -> Array:
     """y_i = x_i - m - log sum_j exp(x_j - m) along `axis`, m = max_j x_j (stable).
 
-    Derivative (VJP): dx = dy - exp(y) * sum(dy, axis).
+    Derivative (VJP): dx = dy - exp(y) * sum(dy, axis); the backward reads y only.
     """
     shifted = x - jnp.max(x, axis=axis, keepdims=True)
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
 
 
-def log_softmax_backward(x: Array | None, y: Array, dy: Array, axis: int = -1) -> Array:
-    """dx = dy - exp(y) * sum(dy, axis); reads y only."""
+def _log_softmax_backward(x: Array | None, y: Array, dy: Array, axis: int = -1) -> Array:
     return dy - jnp.exp(y) * jnp.sum(dy, axis=axis, keepdims=True)
 
 
-# Which of (x, y) each backward reads, so a layer caches only that.
-READS = {"sigmoid": "y", "tanh": "y", "softmax": "y", "log_softmax": "y", "relu": "x",
-         "leaky_relu": "x", "elu": "x", "selu": "x", "gelu": "x", "swish": "x", "mish": "x",
-         "softplus": "x"}
+sigmoid = Activation(_sigmoid, _sigmoid_backward, "sigmoid", reads="y")
+tanh = Activation(_tanh, _tanh_backward, "tanh", reads="y")
+relu = Activation(_relu, _relu_backward, "relu")
+leaky_relu = Activation(_leaky_relu, _leaky_relu_backward, "leaky_relu")
+elu = Activation(_elu, _elu_backward, "elu")
+selu = Activation(_selu, _selu_backward, "selu")
+gelu = Activation(_gelu, _gelu_backward, "gelu")
+swish = Activation(_swish, _swish_backward, "swish")
+silu = swish                                   # the same function under its other name
+softplus = Activation(_softplus, _softplus_backward, "softplus")
+mish = Activation(_mish, _mish_backward, "mish")
+softmax = Activation(_softmax, _softmax_backward, "softmax", reads="y")
+log_softmax = Activation(_log_softmax, _log_softmax_backward, "log_softmax", reads="y")
+ACTIVATIONS = (sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, swish, softplus, mish, softmax,
+               log_softmax)
 
 
-def _case(name: str, forward: Callable, backward: Callable, **options) -> FunctionCase:
+def _case(name: str, activation: Activation) -> FunctionCase:
     """A gradient-check row: float64 inputs of shape (3, 5), kept at least 0.2
     away from 0 so finite differences never straddle the kink of relu & co."""
 
     def make(key):
         x = 2 * jax.random.normal(key, (3, 5), jnp.float64)
         x = x + 0.2 * jnp.sign(x)
-
-        def f(x):
-            return forward(x, **options)
-
-        def hand_vjp(primals, dy):
-            (x,) = primals
-            return (backward(x, f(x), dy, **options),)
-
-        return f, hand_vjp, (x,)
+        return activation, lambda primals, dy: (activation.grad(primals[0], dy),), (x,)
 
     return FunctionCase(name, make)
 
 
 CASES = (
-    _case("sigmoid", sigmoid, sigmoid_backward),
-    _case("tanh", tanh, tanh_backward),
-    _case("relu", relu, relu_backward),
-    _case("leaky_relu", leaky_relu, leaky_relu_backward, alpha=0.1),
-    _case("elu", elu, elu_backward, alpha=1.5),
-    _case("selu", selu, selu_backward),
-    _case("gelu", gelu, gelu_backward),
-    _case("gelu-tanh", gelu, gelu_backward, approximate=True),
-    _case("swish", swish, swish_backward),
-    _case("mish", mish, mish_backward),
-    _case("softplus", softplus, softplus_backward),
-    _case("softmax", softmax, softmax_backward),
-    _case("softmax-axis0", softmax, softmax_backward, axis=0),
-    _case("log_softmax", log_softmax, log_softmax_backward),
+    *(_case(a.name, a) for a in ACTIVATIONS if a.name not in ("leaky_relu", "elu")),
+    _case("leaky_relu", leaky_relu.partial(alpha=0.1)),
+    _case("elu", elu.partial(alpha=1.5)),
+    _case("gelu-tanh", gelu.partial(approximate=True)),
+    _case("softmax-axis0", softmax.partial(axis=0)),
 )

@@ -91,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _gradcheck(args) -> int:
     jax.config.update("jax_enable_x64", True)
-    from .gradcheck import check_case, discover_cases, format_table
-    cases = [c for c in discover_cases() if args.only is None or args.only in c.name]
+    from .gradcheck import check_case, format_table, select_cases
+    try:
+        cases = select_cases(args.only)
+    except ValueError as err:
+        raise UsageError(err) from None
     key = jax.random.PRNGKey(0)
     reports = [check_case(c, jax.random.fold_in(key, i)) for i, c in enumerate(cases)]
     print(format_table(reports))

@@ -1,15 +1,21 @@
 """Gradient checks: hand-derived backward vs `jax.vjp` and vs central differences.
 
 Autodiff is the point here: this module is the independent oracle the
-hand-derived passes are held to (DESIGN.md §3). Everything runs in float64, so
-call it with `jax_enable_x64` on (the CLI and the tests turn it on).
+hand-derived passes are held to (DESIGN.md §3). Every check runs in float64 (inside
+`jax.enable_x64(True)`, whatever the global setting), on inputs cast to float64.
 
     check_layer(layer, in_shape, key=...)      -> Report
     check_function(f, hand_vjp, primals, key=...) -> Report
     check_all()                                -> list[Report] for every CASES row in fnn
+    select_cases(only)                         -> the discovered rows whose name contains `only`
+
+A module lists its rows in a module-level `CASES` tuple of `Case` (a layer) or
+`FunctionCase` (an activation, a loss); `discover_cases` finds them all. This module
+imports nothing of fnn but `core`, so any layer module can import the row types.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import pkgutil
@@ -20,10 +26,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core import Case, FunctionCase, Layer, cast, is_float, is_multi_shape
+from .core import Layer, cast, is_multi_shape
 
 AUTODIFF_TOLERANCE = 1e-9
 FINITE_DIFFERENCE_TOLERANCE = 1e-6
+
+
+class Case(NamedTuple):
+    """One row of the gradient-check table: `make()` builds the layer, fed a
+    batch of `batch` examples of `in_shape` (`train` selects the mode; a float
+    `in_shape` of tuples means several inputs). Layer modules list their rows
+    in a module-level `CASES` tuple; `discover_cases` finds them."""
+    name: str
+    make: Callable[[], Layer]
+    in_shape: Any
+    train: bool = False
+    batch: int = 3
+
+
+class FunctionCase(NamedTuple):
+    """One row of the gradient-check table for a function (activation, loss):
+    `make(key) -> (f, hand_vjp, primals)` in float64, where `f(*primals)` is an
+    array and `hand_vjp(primals, cotangent)` returns one cotangent per primal
+    (None for a primal that is not differentiated, such as integer labels)."""
+    name: str
+    make: Callable
 
 
 class Report(NamedTuple):
@@ -72,12 +99,25 @@ def _fd_error(f, primals, diff, hand, ct, key, directions: int, h: float) -> flo
     return worst
 
 
+def _in_float64(check: Callable) -> Callable:
+    """Run `check` with 64-bit types on, whatever `jax_enable_x64` says: in float32 a
+    central difference is only good to ~1e-2, and the 1e-9 bar cannot be met."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with jax.enable_x64(True):
+            return check(*args, **kwargs)
+
+    return run
+
+
+@_in_float64
 def check_function(f: Callable, hand_vjp: Callable, primals: tuple, *, key: jax.Array,
                    name: str = "function", directions: int = 3, h: float = 1e-5) -> Report:
     """Check `hand_vjp(primals, ct)` against `jax.vjp(f, *primals)` and central
     differences, for a random cotangent `ct`. Primals whose hand cotangent is
-    None (integer labels, say) are held fixed."""
-    primals = tuple(primals)
+    None (integer labels, say) are held fixed. Float primals are cast to float64."""
+    primals = tuple(cast(p, jnp.float64) for p in primals)
     y = f(*primals)
     k1, k2 = jax.random.split(key)
     ct = jax.random.normal(k1, jnp.shape(y), jnp.asarray(y).dtype)
@@ -111,6 +151,7 @@ def _random_input(key, in_shape, batch, dtype):
     return jax.random.normal(key, (batch, *in_shape), dtype)
 
 
+@_in_float64
 def check_layer(layer: Layer, in_shape: Any, *, key: jax.Array, train: bool = False, batch: int = 3,
                 name: str | None = None) -> Report:
     """Gradient-check `layer.backward` (params and input) at random float64
@@ -157,14 +198,29 @@ def discover_cases() -> list:
     return rows
 
 
+def select_cases(only: str | None = None) -> list:
+    """The discovered rows whose name contains `only` (any case; all rows for None).
+    A filter that matches nothing raises ValueError listing the closest names."""
+    cases = discover_cases()
+    if only is None:
+        return cases
+    chosen = [c for c in cases if only.lower() in c.name.lower()]
+    if not chosen:
+        names = [c.name for c in cases]
+        close = difflib.get_close_matches(only, names, n=5, cutoff=0.4)
+        hint = f"close names: {', '.join(close)}" if close else f"names look like {', '.join(names[:5])}"
+        raise ValueError(f"no gradcheck case name contains {only!r}; {hint}")
+    return chosen
+
+
+@_in_float64
 def check_case(case, key: jax.Array) -> Report:
-    """Run one `Case` (layer) or `FunctionCase` (activation, loss) row."""
+    """Run one `Case` (layer) or `FunctionCase` (activation, loss) row, in float64."""
     if isinstance(case, Case):
         return check_layer(case.make(), case.in_shape, key=key, train=case.train, batch=case.batch,
                            name=case.name)
     if isinstance(case, FunctionCase):
         f, hand_vjp, primals = case.make(key)
-        primals = tuple(cast(p, jnp.float64) if p is not None and is_float(p) else p for p in primals)
         return check_function(f, hand_vjp, primals, key=jax.random.fold_in(key, 1), name=case.name)
     raise TypeError(f"check_case: expected a Case or FunctionCase, got {type(case).__name__}")
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import layers as L
-from .core import Case, Layer
+from .core import Layer
+from .gradcheck import Case
 from .initializers import he_uniform
 from .layers.combinators import serial
 

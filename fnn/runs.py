@@ -5,7 +5,6 @@ optimizer state and the epoch), `history.json` and `curves.png`.
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -129,7 +128,7 @@ def train(args) -> int:
 
 def training_loss(cfg: dict):
     """Softmax cross-entropy, with the run's label smoothing (hand gradient included)."""
-    return functools.partial(losses.softmax_cross_entropy, label_smoothing=cfg.get("label_smoothing", 0.0))
+    return losses.softmax_cross_entropy.partial(label_smoothing=cfg.get("label_smoothing", 0.0))
 
 
 def _train_run(cfg, run_dir, train_set, test_set, *, resume, progress) -> int:

@@ -1,4 +1,7 @@
-"""fnn.activations: hand derivatives vs autodiff and finite differences, values vs jax.nn."""
+"""fnn.activations: each an Activation record; hand derivatives vs autodiff and finite
+differences, values vs jax.nn, records that compare equal, options fixed by .partial."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,7 +36,7 @@ ORACLES = [
     (A.softmax, lambda x: jax.nn.softmax(x, axis=0), {"axis": 0}),
     (A.log_softmax, jax.nn.log_softmax, {}),
 ]
-ORACLE_IDS = [f"{f.__name__}{'-' + str(o) if o else ''}" for f, _, o in ORACLES]
+ORACLE_IDS = [f"{f.name}{'-' + str(o) if o else ''}" for f, _, o in ORACLES]
 # Wide range, both signs, including saturation; shape (3, 5) like the gradient-check
 # rows, so the eager ops compiled there are reused here.
 X = jnp.array([[-60.0, -8.0, -1.5, -0.3, 0.0], [0.2, 1.0, 3.0, 9.0, 60.0], [-4.0, -0.7, 0.4, 2.2, 25.0]])
@@ -58,9 +61,7 @@ def test_extreme_inputs_stay_finite_and_keep_dtype(dtype):
     def outputs(x):
         pairs = []
         for ours, _, options in ORACLES:
-            y = ours(x, **options)
-            backward = getattr(A, f"{ours.__name__}_backward")
-            pairs.append((y, backward(x, y, jnp.ones_like(x), **options)))
+            pairs.append((ours(x, **options), ours.grad(x, jnp.ones_like(x), **options)))
         return pairs
 
     extreme = jnp.array([[-1e4, -100.0, 0.5, 100.0, 1e4]] * 3, dtype)
@@ -73,15 +74,50 @@ def test_backward_reads_only_what_reads_says():
     @jax.jit
     def both(x, dy):
         pairs = {}
-        for name, reads in A.READS.items():
-            forward, backward = getattr(A, name), getattr(A, f"{name}_backward")
-            y = forward(x)
-            partial = backward(x, None, dy) if reads == "x" else backward(None, y, dy)
-            pairs[name] = (partial, backward(x, y, dy))
+        for act in A.ACTIVATIONS:
+            y = act(x)
+            partial = act.backward(x, None, dy) if act.reads == "x" else act.backward(None, y, dy)
+            pairs[act.name] = (partial, act.backward(x, y, dy), act.grad(x, dy))
         return pairs
 
-    for name, (partial, full) in both(X + 0.1, jnp.cos(X)).items():
+    assert {a.name for a in A.ACTIVATIONS if a.reads == "y"} == {"sigmoid", "tanh", "softmax", "log_softmax"}
+    for name, (partial, full, grad) in both(X + 0.1, jnp.cos(X)).items():
         np.testing.assert_array_equal(partial, full, err_msg=name)
+        np.testing.assert_array_equal(grad, full, err_msg=name)
+
+
+@pytest.mark.parametrize("act", A.ACTIVATIONS, ids=lambda a: a.name)
+def test_grad_equals_jax_vjp_in_float64(act):
+    """The record's own .grad (not only the CASES rows) against jax.vjp, below 1e-9 relative."""
+    x = X + 0.1                                        # 0.1 keeps relu & co. off their kink
+    dy = jnp.sin(3 * X)
+    y, vjp = jax.vjp(act, x)
+    (auto,) = vjp(dy)
+    np.testing.assert_array_equal(act(x), y)
+    assert gradcheck.relative_error(act.grad(x, dy), auto) < 1e-9
+
+
+def test_records_with_equal_options_are_equal_and_hash_alike():
+    a, b = A.leaky_relu.partial(alpha=0.2), A.leaky_relu.partial(alpha=0.2)
+    assert a == b and hash(a) == hash(b) and a != A.leaky_relu and a != A.leaky_relu.partial(alpha=0.3)
+    assert A.softmax.partial(axis=0).partial(axis=1) == A.softmax.partial(axis=1)
+    assert repr(a) == "Activation(leaky_relu, alpha=0.2)"
+    np.testing.assert_array_equal(a(X), A.leaky_relu(X, alpha=0.2))
+    np.testing.assert_array_equal(a.grad(X, X), A.leaky_relu.grad(X, X, alpha=0.2))
+    with pytest.raises(TypeError, match="leaky_relu.partial: unknown option 'slope'"):
+        A.leaky_relu.partial(slope=0.2)
+    with pytest.raises(TypeError, match="elu.partial: option alpha must be hashable"):
+        A.elu.partial(alpha=jnp.ones(3))
+
+
+def test_a_user_built_activation_passes_the_gradient_check():
+    cube = A.Activation(lambda x: x**3, lambda x, y, dy: 3 * x**2 * dy, "cube")
+    report = gradcheck.check_function(cube, lambda p, dy: (cube.grad(p[0], dy),), (X,),
+                                      key=jax.random.PRNGKey(0), name="cube")
+    assert report.passed, report
+    wrong = dataclasses.replace(cube, backward_fn=lambda x, y, dy: 3.001 * x**2 * dy)
+    assert not gradcheck.check_function(wrong, lambda p, dy: (wrong.grad(p[0], dy),), (X,),
+                                        key=jax.random.PRNGKey(0)).passed
 
 
 def test_hand_computed_values():
@@ -99,11 +135,11 @@ def test_hand_computed_values():
     np.testing.assert_allclose(log_softmax2, [0.0, -1e4])
     np.testing.assert_allclose(softplus3, [np.log(2.0), 0.0, 800.0])
     np.testing.assert_allclose(sigmoid_tail, np.exp(-700.0), rtol=1e-12)   # no 1 - (1 - e) loss
-    assert A.silu is A.swish and A.silu_backward is A.swish_backward
+    assert A.silu is A.swish
 
 
 def test_activations_run_under_jit_and_vmap():
     x = X + 0.1
-    np.testing.assert_allclose(jax.jit(A.gelu, static_argnames="approximate")(x, approximate=True),
-                               A.gelu(x, approximate=True), rtol=1e-14)
+    np.testing.assert_allclose(jax.jit(A.gelu.partial(approximate=True))(x), A.gelu(x, approximate=True),
+                               rtol=1e-14)
     np.testing.assert_allclose(jax.vmap(A.softmax)(x), A.softmax(x), rtol=1e-14)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..core import Case, Layer, check_input, require_key
+from ..core import Layer, check_input, require_key
+from ..gradcheck import Case
 
 
 def Dropout(rate: float, *, name: str = "Dropout") -> Layer:

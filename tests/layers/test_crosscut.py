@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fnn import cast, gradcheck
-from fnn.core import Case, is_multi_shape
+from fnn.core import is_multi_shape
+from fnn.gradcheck import Case
 
 LAYER_CASES = [c for c in gradcheck.discover_cases() if isinstance(c, Case)]
 
