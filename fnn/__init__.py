@@ -2,6 +2,7 @@
 from . import activations as activations
 from . import checkpoint as checkpoint
 from . import data as data
+from . import distributed as distributed
 from . import gradcheck as gradcheck
 from . import initializers as initializers
 from . import layers as layers
@@ -30,6 +31,7 @@ __all__ = [
     "cast",
     "checkpoint",
     "data",
+    "distributed",
     "find_layer",
     "gradcheck",
     "initializers",

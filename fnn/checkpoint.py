@@ -8,11 +8,15 @@ A tensor's name is its pytree key path (`jax.tree_util.keystr`, e.g. `['params']
 the tree structure (dicts, lists, tuples, NamedTuples, None) is JSON in the file's metadata.
 Dtypes safetensors' NumPy API cannot hold (bfloat16, float8) are stored as same-width
 unsigned integers with the real dtype in the metadata; typed PRNG keys as their key data.
+A SHA-256 of the metadata and of every tensor (name, dtype, shape, bytes) is stored as
+`fnn.sha256` and checked by `load`: a truncated, extended or bit-flipped file raises a
+ValueError naming the file, never returns wrong arrays.
 """
 from __future__ import annotations
 
 import collections
 import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -27,7 +31,8 @@ import safetensors.numpy
 from jax.tree_util import DictKey, GetAttrKey, SequenceKey, keystr
 
 PyTree = Any
-FORMAT = "fnn.checkpoint/1"
+FORMAT = "fnn.checkpoint/2"
+_UNCHECKED = "fnn.checkpoint/1"   # written before checksums: still loaded, without the check
 _NATIVE = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float16", "float32", "float64", "complex64"}
 _PARTS = ("params", "state", "opt_state")
@@ -186,18 +191,51 @@ def _atomic_write(path: Path, data: bytes) -> None:
         pass
 
 
+def checksum(metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the metadata (but `fnn.sha256`) and of each tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for k in sorted(metadata):
+        if k != "fnn.sha256":
+            h.update(json.dumps([k, metadata[k]]).encode())
+    for k in sorted(tensors):
+        a = np.ascontiguousarray(tensors[k])
+        h.update(json.dumps([k, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def _verify(path: Path, meta: dict[str, str], arrays: dict[str, np.ndarray]) -> None:
+    if "fnn.sha256" not in meta:
+        if meta.get("fnn.format") != _UNCHECKED and any(k.startswith("fnn.") for k in meta):
+            raise ValueError(f"load: {path} is damaged: its fnn metadata has no checksum")
+        return                                  # a foreign file, or one from before checksums
+    if checksum(meta, arrays) != meta["fnn.sha256"]:
+        raise ValueError(f"load: {path} is corrupt: its contents do not match the checksum stored "
+                         f"when it was written (changed or damaged since)")
+    if meta.get("fnn.format") not in (FORMAT, _UNCHECKED):
+        raise ValueError(f"load: {path} has format {meta.get('fnn.format')!r}; this fnn reads {FORMAT}")
+
+
 def _read(path: Path, *, tensors: bool = True) -> tuple[dict[str, str], dict[str, Any]]:
-    """The string metadata and the (restored) arrays of a safetensors file."""
+    """The string metadata and the (restored) arrays of a safetensors file, checksum verified."""
     if not path.is_file():
         raise FileNotFoundError(f"load: no checkpoint file at {path}")
+    size = path.stat().st_size
+    if size < 8:
+        raise ValueError(f"load: {path} is {'empty' if size == 0 else f'truncated ({size} bytes)'}, "
+                         f"not a readable checkpoint")
     try:
         with safetensors.safe_open(path, framework="numpy") as f:
             meta = f.metadata() or {}
             arrays = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
+        if tensors:
+            _verify(path, meta, arrays)
         tags = json.loads(meta.get("fnn.dtypes", "{}"))
-    except (safetensors.SafetensorError, ValueError) as err:
+        return meta, {k: _from_numpy(a, tags.get(k)) for k, a in arrays.items()}
+    except (safetensors.SafetensorError, ValueError, TypeError, AttributeError) as err:
+        if str(err).startswith("load: "):
+            raise
         raise ValueError(f"load: {path} is not a readable checkpoint ({err})") from None
-    return meta, {k: _from_numpy(a, tags.get(k)) for k, a in arrays.items()}
 
 
 def _skeleton(meta: dict[str, str], path: Path) -> dict:
@@ -235,6 +273,7 @@ def save(path: str | os.PathLike, tree: PyTree, *, step: int | None = None,
             header["fnn.metadata"] = json.dumps(metadata)
         except TypeError as err:
             raise TypeError(f"save: metadata must be JSON-serializable ({err})") from None
+    header["fnn.sha256"] = checksum(header, tensors)
     _atomic_write(Path(path), safetensors.numpy.save(tensors, metadata=header))
 
 
@@ -257,11 +296,13 @@ def load(path: str | os.PathLike, like: PyTree = None) -> PyTree:
 
 
 def read_info(path: str | os.PathLike) -> Info:
-    """The `step` and `metadata` stored by `save`, read from the header alone."""
+    """The `step` and `metadata` stored by `save`, read from the header alone (no checksum: `load` checks)."""
     meta, _ = _read(Path(path), tensors=False)
-    step = meta.get("fnn.step")
-    extra = meta.get("fnn.metadata")
-    return Info(None if step is None else int(step), None if extra is None else json.loads(extra))
+    step, extra = meta.get("fnn.step"), meta.get("fnn.metadata")
+    try:
+        return Info(None if step is None else int(step), None if extra is None else json.loads(extra))
+    except ValueError as err:
+        raise ValueError(f"load: {path} has a damaged header ({err})") from None
 
 
 def _decode_checked(skeleton: dict, arrays: dict, path: Path, prefix: tuple = ()) -> PyTree:

@@ -53,10 +53,6 @@ def tree_size(tree: PyTree) -> int:
     return int(sum(np.size(a) for a in jax.tree.leaves(tree)))
 
 
-def zeros_like_tree(tree: PyTree) -> PyTree:
-    return jax.tree.map(jnp.zeros_like, tree)
-
-
 def add_trees(a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(jnp.add, a, b)
 
@@ -96,10 +92,16 @@ def check_input(name: str, x, in_shape=None, *, min_ndim: int = 1) -> None:
                          f"got shape {tuple(x.shape)}")
 
 
-def check_shape_rank(name: str, in_shape, rank: int, what: str) -> None:
-    """Raise when one example's `in_shape` does not have `rank` axes."""
-    if is_multi_shape(in_shape) or len(in_shape) != rank:
-        raise ValueError(f"{name}: expected in_shape {what} of {rank} axes, got {in_shape}")
+def check_example_shape(name: str, in_shape, what: str, *, rank: int | None = None, min_rank: int = 1) -> None:
+    """Raise unless `in_shape` is ONE example's shape (a tuple of ints, no batch axis) with
+    `rank` axes (or at least `min_rank`); `what` names the axes, e.g. "(H, W, C)"."""
+    if not isinstance(in_shape, (tuple, list)) or is_multi_shape(in_shape) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in in_shape):
+        raise ValueError(f"{name}: in_shape is the shape of ONE example, a tuple such as (784,) or "
+                         f"(28, 28, 1), got {in_shape!r}")
+    if (rank is not None and len(in_shape) != rank) or len(in_shape) < min_rank:
+        batch = " (in_shape has no batch axis)" if rank is not None and len(in_shape) == rank + 1 else ""
+        raise ValueError(f"{name}: expected in_shape {what}, got {tuple(in_shape)}{batch}")
 
 
 # ----------------------------------------------------------------- manual

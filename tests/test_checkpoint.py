@@ -1,7 +1,10 @@
-"""fnn.checkpoint: round trips, template checks, atomic writes, no pickle."""
+"""fnn.checkpoint: round trips, template checks, atomic writes, no pickle, checksums."""
+import functools
 import json
 import pickle
 import struct
+import tempfile
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -9,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import safetensors.numpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fnn import checkpoint
 
@@ -217,3 +222,74 @@ def test_save_and_load_training(tmp_path):
     checkpoint.save(tmp_path / "plain.safetensors", {"params": params})
     with pytest.raises(ValueError, match="load_training: .* was not written by save_training"):
         checkpoint.load_training(tmp_path / "plain.safetensors", params, state, opt_state)
+
+
+# ----------------------------------------------------------- checksums and damaged files
+
+def test_checksum_is_stored_and_checked(tmp_path):
+    path = tmp_path / "c.safetensors"
+    checkpoint.save(path, {"w": jnp.arange(64.0, dtype=jnp.float32)}, step=3)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x10                                     # one bit inside the last float
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"^load: .*c\.safetensors is corrupt: its contents do not match"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"", "is empty"), (b"\x05\x00", r"is truncated \(2 bytes\)"),
+    (b"\xff" * 40, "is not a readable checkpoint"),
+])
+def test_empty_short_and_random_files(tmp_path, content, what):
+    (tmp_path / "bad.safetensors").write_bytes(content)
+    with pytest.raises(ValueError, match=rf"^load: .*bad\.safetensors {what}"):
+        checkpoint.load(tmp_path / "bad.safetensors")
+
+
+def test_a_checkpoint_without_its_checksum_is_refused(tmp_path):
+    tree = {"w": np.ones(3, np.float32)}
+    header = {"fnn.format": checkpoint.FORMAT, "fnn.tree": json.dumps(checkpoint._encode(tree)), "fnn.dtypes": "{}"}
+    safetensors.numpy.save_file({"['w']": tree["w"]}, tmp_path / "c.safetensors", metadata=header)
+    with pytest.raises(ValueError, match="is damaged: its fnn metadata has no checksum"):
+        checkpoint.load(tmp_path / "c.safetensors")
+
+
+def test_files_from_before_checksums_still_load(tmp_path):
+    tree = {"w": np.arange(3, dtype=np.float32)}
+    header = {"fnn.format": "fnn.checkpoint/1", "fnn.tree": json.dumps(checkpoint._encode(tree)), "fnn.dtypes": "{}"}
+    safetensors.numpy.save_file({"['w']": tree["w"]}, tmp_path / "old.safetensors", metadata=header)
+    np.testing.assert_array_equal(checkpoint.load(tmp_path / "old.safetensors", like=tree)["w"], tree["w"])
+
+
+_DAMAGE_TREE = {"params": ({"W": np.arange(12, dtype=np.float32).reshape(3, 4) / 7, "b": np.ones(4, np.float32)},),
+                "count": np.asarray(5, np.int32), "bf": np.asarray([1.5, -2.0], jnp.bfloat16)}
+
+
+@functools.cache
+def _damage_original() -> bytes:
+    with tempfile.TemporaryDirectory() as d:
+        checkpoint.save(Path(d) / "c.safetensors", _DAMAGE_TREE, step=7, metadata={"note": "x"})
+        return (Path(d) / "c.safetensors").read_bytes()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_damaged_checkpoints_raise_and_never_return_wrong_arrays(data):
+    raw = bytearray(_damage_original())
+    kind = data.draw(st.sampled_from(["flip", "truncate", "append"]))
+    if kind == "flip":
+        for _ in range(data.draw(st.integers(1, 3))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    elif kind == "truncate":
+        raw = raw[:data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        raw += data.draw(st.binary(min_size=1, max_size=64))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "c.safetensors"
+        path.write_bytes(bytes(raw))
+        for like in (None, _DAMAGE_TREE):
+            if bytes(raw) == _damage_original():      # flips that cancelled out
+                assert_same(checkpoint.load(path, like=_DAMAGE_TREE), _DAMAGE_TREE)
+                continue
+            with pytest.raises(ValueError, match=r"^load: .*c\.safetensors (is|has)"):
+                checkpoint.load(path, like=like)

@@ -99,3 +99,17 @@ def test_frozen_runs_in_eval_mode_and_keeps_batchnorm_statistics():
     np.testing.assert_array_equal(y, y_eval)
     for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make, in_shape, match", [
+    (lambda: L.Dense(4), 784, r"^Dense: in_shape is the shape of ONE example, a tuple such as \(784,\)"),
+    (lambda: fnn.serial(L.Dense(4), name="mlp"), 784, r"^mlp/Dense: in_shape is the shape of ONE example"),
+    (lambda: L.Conv2D(4, 3), (64, 28, 28, 1), r"^Conv2D: expected in_shape \(H, W, C_in\), got \(64, 28, 28, 1\) "
+                                                r"\(in_shape has no batch axis\)$"),
+    (lambda: L.MaxPool2D(2), (28, 28), r"^MaxPool2D: expected in_shape \(H, W, C\), got \(28, 28\)$"),
+    (lambda: L.BatchNorm(), (), r"^BatchNorm: expected in_shape \(\.\.\., C\) ending in a channel axis, got \(\)$"),
+    (lambda: L.GlobalAvgPool(), (5,), r"^GlobalAvgPool: expected in_shape \(\*spatial, C\) with a spatial axis"),
+])
+def test_init_checks_one_example_shape(make, in_shape, match):
+    with pytest.raises(ValueError, match=match):
+        make().init(jax.random.PRNGKey(0), in_shape)

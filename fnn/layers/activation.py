@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .. import activations as A
-from ..core import Layer, check_input
+from ..core import Layer, check_example_shape, check_input
 from ..gradcheck import Case
 
 
@@ -164,8 +164,7 @@ def PRelu(*, name: str = "PRelu") -> Layer:
 
     def init(key, in_shape):
         del key
-        if len(in_shape) < 1 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: in_shape must end in a channel axis, got {in_shape}")
+        check_example_shape(name, in_shape, "(..., C) ending in a channel axis")
         return tuple(in_shape), {"alpha": jnp.full((in_shape[-1],), 0.25, jnp.float32)}, ()
 
     def forward(params, state, x, *, key=None, train=False):

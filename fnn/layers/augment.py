@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..core import Layer, check_input, require_key
+from ..core import Layer, check_example_shape, check_input, require_key
 from ..gradcheck import Case
 
 
@@ -23,8 +23,7 @@ def _image_check(name, x):
 def _image_init(name):
     def init(key, in_shape):
         del key
-        if len(in_shape) != 3 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: expected in_shape (H, W, C), got {tuple(in_shape)}")
+        check_example_shape(name, in_shape, "(H, W, C)", rank=3)
         return tuple(in_shape), (), ()
     return init
 

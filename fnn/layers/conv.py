@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..core import Layer, check_input
+from ..core import Layer, check_example_shape, check_input
 from ..gradcheck import Case
 from ..initializers import Initializer, he_normal, zeros
 from ._patches import (
@@ -157,20 +157,27 @@ def _lax_grad_x(W, dy, g: Geometry, groups):
 # ----------------------------------------------------------------- the layer
 
 def _arguments(ndim, features, kernel_size, stride, padding, dilation, groups, transpose, impl, name):
-    """The checked hyperparameters: (window, strides, dilation, padding, impl), "auto" resolved."""
+    """The checked hyperparameters: (window, strides, dilation, padding, impl)."""
     window, strides = as_tuple(kernel_size, ndim, "kernel_size", name), as_tuple(stride, ndim, "stride", name)
     dilation, padding = as_tuple(dilation, ndim, "dilation", name), as_padding(padding, ndim, name)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (features, groups)):
-        raise ValueError(f"{name}: features and groups must be positive ints, got {features!r}, {groups!r}")
-    if features % groups or impl not in _IMPLS:
-        raise ValueError(f"{name}: need features % groups == 0 and impl in {_IMPLS}, "
-                         f"got features={features}, groups={groups}, impl={impl!r}")
+    for arg, value in (("features", features), ("groups", groups)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+    if features % groups:
+        raise ValueError(f"{name}: features={features} must be divisible by groups={groups}")
+    if impl not in _IMPLS:
+        raise ValueError(f"{name}: impl must be one of {_IMPLS}, got {impl!r}")
     if transpose and isinstance(padding, tuple) and any(
             max(p) > d * (f - 1) for p, d, f in zip(padding, dilation, window, strict=True)):
         raise ValueError(f"{name}: explicit padding must be at most dilation * (kernel_size - 1), "
                          f"got {padding}")
-    impl = ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
     return window, strides, dilation, padding, impl
+
+
+def _resolve(impl: str) -> str:
+    """"auto" is im2col on CPU, lax elsewhere: decided where the layer runs (when a call is
+    traced), not when it is built, so one model object serves every backend."""
+    return ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
 
 
 def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tuple = 1,
@@ -185,9 +192,9 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         return _geometry(sizes, window, strides, padding, dilation, transpose)
 
     def init(key, in_shape):
-        if len(in_shape) != ndim + 1 or isinstance(in_shape[0], (tuple, list)) or in_shape[-1] % groups:
-            raise ValueError(f"{name}: expected in_shape ({expected[4:]} with C_in divisible by "
-                             f"groups={groups}, got {tuple(in_shape)}")
+        check_example_shape(name, in_shape, f"({expected[4:]}", rank=ndim + 1)
+        if in_shape[-1] % groups:
+            raise ValueError(f"{name}: C_in={in_shape[-1]} must be divisible by groups={groups}")
         g = geometry(in_shape[:-1])
         if min(g.out) < 1:
             raise ValueError(f"{name}: kernel {window} (dilation {dilation}) does not fit in the padded "
@@ -206,7 +213,7 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
             raise ValueError(f"{name}: expected x of shape {expected.replace('C_in', str(c_in))}, "
                              f"got {tuple(x.shape)}")
         g, W = geometry(x.shape[1:-1]), params["W"]
-        if impl == "lax":
+        if _resolve(impl) == "lax":
             y, patches = _lax_forward(x, W, g, groups), None
         else:
             y, patches = _im2col_forward(x, W, g, groups)
@@ -215,7 +222,7 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
     def backward(params, cache, dy):
         (x, patches), W = cache, params["W"]
         g = geometry(x.shape[1:-1])
-        if impl == "im2col":
+        if patches is not None:                          # the forward ran im2col
             dW, dx = _im2col_backward(W, patches, dy, g, groups)
         else:
             dW, dx = _lax_grad_W(x, dy, g, W.shape[:-2], groups), _lax_grad_x(W, dy, g, groups)

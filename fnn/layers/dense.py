@@ -5,7 +5,7 @@ import math
 
 import jax.numpy as jnp
 
-from ..core import Layer, check_input
+from ..core import Layer, check_example_shape, check_input
 from ..gradcheck import Case
 from ..initializers import Initializer, glorot_uniform, zeros
 
@@ -23,8 +23,7 @@ def Dense(out_dim: int, *, use_bias: bool = True, W_init: Initializer = glorot_u
         raise ValueError(f"{name}: out_dim must be a positive int, got {out_dim!r}")
 
     def init(key, in_shape):
-        if len(in_shape) < 1 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: in_shape must end in a feature axis, got {in_shape}")
+        check_example_shape(name, in_shape, "(..., d_in) ending in a feature axis")
         params = {"W": W_init(key, (in_shape[-1], out_dim), jnp.float32)}
         if use_bias:
             params["b"] = b_init(key, (out_dim,), jnp.float32)

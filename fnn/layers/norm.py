@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from ..core import Layer, check_input
+from ..core import Layer, check_example_shape, check_input
 from ..gradcheck import Case
 from ..initializers import Initializer, ones, zeros
 
@@ -33,10 +33,20 @@ def _standardize_backward(g, xhat, inv_std, axes):
 
 
 def _affine_params(name, in_shape, gamma_init, beta_init):
-    if len(in_shape) < 1 or isinstance(in_shape[0], (tuple, list)):
-        raise ValueError(f"{name}: in_shape must end in a channel axis, got {in_shape}")
+    check_example_shape(name, in_shape, "(..., C) ending in a channel axis")
     c = in_shape[-1]
     return {"gamma": gamma_init(None, (c,), jnp.float32), "beta": beta_init(None, (c,), jnp.float32)}
+
+
+def _check_eps(name, eps):
+    if not eps > 0:
+        raise ValueError(f"{name}: eps must be positive, got {eps!r}")
+
+
+def _affine_grads(dy, xhat):
+    """dgamma = sum dy x^, dbeta = sum dy, summed over every axis but the channel axis."""
+    dy2, xhat2 = dy.reshape(-1, dy.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
+    return {"gamma": (dy2 * xhat2).sum(axis=0), "beta": dy2.sum(axis=0)}
 
 
 def _check(name, x, params, min_ndim=1):
@@ -60,8 +70,9 @@ def BatchNorm(momentum: float = 0.9, eps: float = 1e-5, *, gamma_init: Initializ
         train: dx = gamma / (n sigma) (n dy - dbeta - x^ dgamma)   (the closed form)
         eval:  dx = gamma / sigma dy
     """
-    if not (0.0 <= momentum < 1.0 and eps > 0):
-        raise ValueError(f"{name}: need 0 <= momentum < 1 and eps > 0, got momentum={momentum}, eps={eps}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"{name}: momentum must lie in [0, 1), got {momentum!r}")
+    _check_eps(name, eps)
 
     def init(key, in_shape):
         del key
@@ -89,13 +100,11 @@ def BatchNorm(momentum: float = 0.9, eps: float = 1e-5, *, gamma_init: Initializ
 
     def backward(params, cache, dy):
         xhat, scale = cache["xhat"], cache["scale"]
-        dy2, xhat2 = dy.reshape(-1, dy.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
-        dgamma, dbeta = (dy2 * xhat2).sum(axis=0), dy2.sum(axis=0)
+        dparams = _affine_grads(dy, xhat)
         if "batch_stats" not in cache:                      # eval: the statistics were constants
-            return {"gamma": dgamma, "beta": dbeta}, dy * scale
-        n = dy2.shape[0]
-        dx = (scale / n) * (n * dy - dbeta - xhat * dgamma)
-        return {"gamma": dgamma, "beta": dbeta}, dx
+            return dparams, dy * scale
+        n = dy.size // dy.shape[-1]
+        return dparams, (scale / n) * (n * dy - dparams["beta"] - xhat * dparams["gamma"])
 
     return Layer(init, forward, backward, name)
 
@@ -110,8 +119,7 @@ def LayerNorm(eps: float = 1e-5, *, gamma_init: Initializer = ones, beta_init: I
         dgamma = sum_{b, ...} dy x^      dbeta = sum_{b, ...} dy
         dx = (1 / sigma) (g - mean(g) - x^ mean(g x^))
     """
-    if not eps > 0:
-        raise ValueError(f"{name}: eps must be positive, got {eps}")
+    _check_eps(name, eps)
 
     def init(key, in_shape):
         del key
@@ -125,9 +133,7 @@ def LayerNorm(eps: float = 1e-5, *, gamma_init: Initializer = ones, beta_init: I
 
     def backward(params, cache, dy):
         xhat, inv_std = cache
-        dy2, xhat2 = dy.reshape(-1, dy.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
-        dparams = {"gamma": (dy2 * xhat2).sum(axis=0), "beta": dy2.sum(axis=0)}
-        return dparams, _standardize_backward(dy * params["gamma"], xhat, inv_std, (-1,))
+        return _affine_grads(dy, xhat), _standardize_backward(dy * params["gamma"], xhat, inv_std, (-1,))
 
     return Layer(init, forward, backward, name)
 
@@ -143,8 +149,9 @@ def GroupNorm(groups: int, eps: float = 1e-5, *, gamma_init: Initializer = ones,
         dgamma = sum_{b, spatial} dy x^      dbeta = sum_{b, spatial} dy
         dx = (1 / sigma) (g - mean(g) - x^ mean(g x^))
     """
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or not eps > 0:
-        raise ValueError(f"{name}: groups must be a positive int and eps positive, got {groups!r}, {eps}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    _check_eps(name, eps)
 
     def grouped(a):                                          # (B, *spatial, C) -> (B, *spatial, G, C/G)
         return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
@@ -167,11 +174,9 @@ def GroupNorm(groups: int, eps: float = 1e-5, *, gamma_init: Initializer = ones,
 
     def backward(params, cache, dy):
         xhat, inv_std = cache
-        dy2, xhat2 = dy.reshape(-1, dy.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
-        dparams = {"gamma": (dy2 * xhat2).sum(axis=0), "beta": dy2.sum(axis=0)}
         axes = (*range(1, dy.ndim - 1), dy.ndim)
         dx = _standardize_backward(grouped(dy * params["gamma"]), grouped(xhat), inv_std, axes)
-        return dparams, dx.reshape(dy.shape)
+        return _affine_grads(dy, xhat), dx.reshape(dy.shape)
 
     return Layer(init, forward, backward, name)
 

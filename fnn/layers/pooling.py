@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..core import Layer, check_input
+from ..core import Layer, check_example_shape, check_input
 from ..gradcheck import Case
 from ._patches import (
     SPATIAL_AXES,
@@ -113,8 +113,7 @@ def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None 
 
     def init(key, in_shape):
         del key
-        if len(in_shape) != ndim + 1 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: expected in_shape ({expected[4:]}, got {tuple(in_shape)}")
+        check_example_shape(name, in_shape, f"({expected[4:]}", rank=ndim + 1)
         out = geometry(in_shape[:-1])[2]
         if min(out) < 1:
             raise ValueError(f"{name}: window {window} does not fit in in_shape {tuple(in_shape)}")
@@ -138,8 +137,7 @@ def _pool(ndim: int, kind: str, window: int | tuple, stride: int | tuple | None 
 def _global_pool(kind: str, *, name: str = "GlobalPool") -> Layer:
     def init(key, in_shape):
         del key
-        if len(in_shape) < 2 or isinstance(in_shape[0], (tuple, list)):
-            raise ValueError(f"{name}: expected in_shape (*spatial, C) with a spatial axis, got {in_shape}")
+        check_example_shape(name, in_shape, "(*spatial, C) with a spatial axis", min_rank=2)
         return (in_shape[-1],), (), ()
 
     def forward(params, state, x, *, key=None, train=False):

@@ -157,9 +157,10 @@ def test_bad_input_names_layer_and_shapes(make, shape, match):
     (lambda: Conv2D(4, (3, 3, 3)), "kernel_size must be a positive int or 2"),
     (lambda: Conv2D(4, 3, padding="FULL"), "padding must be"),
     (lambda: Conv2D(4, 3, padding=-1), "padding must be"),
-    (lambda: Conv2D(5, 3, groups=2), "features % groups"),
-    (lambda: Conv2D(0, 3), "features and groups must be positive ints"),
-    (lambda: Conv2D(4, 3, impl="cuda"), "impl in"),
+    (lambda: Conv2D(5, 3, groups=2), r"^Conv2D: features=5 must be divisible by groups=2$"),
+    (lambda: Conv2D(0, 3), r"^Conv2D: features must be a positive int, got 0$"),
+    (lambda: Conv2D(4, 3, groups=0), r"^Conv2D: groups must be a positive int, got 0$"),
+    (lambda: Conv2D(4, 3, impl="cuda"), r"^Conv2D: impl must be one of \('auto', 'im2col', 'lax'\), got 'cuda'$"),
     (lambda: ConvTranspose2D(4, 3, 2, 3), "explicit padding must be at most"),
 ])
 def test_bad_hyperparameters(make, match):
@@ -174,3 +175,12 @@ def test_bad_in_shape_at_init():
         Conv2D(4, 3, groups=2, W_init=zeros).init(KEY, (8, 8, 3))
     with pytest.raises(ValueError, match="does not fit"):
         Conv2D(4, 5, padding="VALID", W_init=zeros).init(KEY, (3, 3, 1))
+
+
+def test_auto_impl_is_decided_where_the_layer_runs(monkeypatch):
+    layer = Conv2D(2, 3)                                 # built on the CPU backend
+    _, params, state = layer.init(KEY, (5, 5, 1))
+    x = jnp.ones((1, 5, 5, 1), jnp.float32)
+    assert layer.forward(params, state, x)[2][1] is not None          # im2col keeps its patches
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert layer.forward(params, state, x)[2][1] is None              # lax.conv keeps none

@@ -130,11 +130,15 @@ def test_bad_input_names_layer_and_shapes(make, shape, match):
 
 
 def test_bad_hyperparameters_and_in_shapes():
-    with pytest.raises(ValueError, match="BatchNorm: need 0 <= momentum < 1"):
+    with pytest.raises(ValueError, match=r"^BatchNorm: momentum must lie in \[0, 1\), got 1.5$"):
         BatchNorm(momentum=1.5)
+    with pytest.raises(ValueError, match=r"^GroupNorm: eps must be positive, got 0$"):
+        GroupNorm(2, eps=0)
+    with pytest.raises(ValueError, match=r"^LayerNorm: eps must be positive, got -1.0$"):
+        LayerNorm(eps=-1.0)
     with pytest.raises(ValueError, match="GroupNorm: groups must be a positive int"):
         GroupNorm(0)
     with pytest.raises(ValueError, match="GroupNorm: channels 6 not divisible by groups=4"):
         GroupNorm(4).init(KEY, (3, 6))
-    with pytest.raises(ValueError, match="LayerNorm: in_shape must end in a channel axis"):
+    with pytest.raises(ValueError, match=r"LayerNorm: expected in_shape \(\.\.\., C\) ending in a channel axis, got \(\)"):
         LayerNorm().init(KEY, ())

@@ -1,0 +1,37 @@
+"""fnn.inspect: looking inside a network, as numbers and as pictures.
+
+`trace` gives every layer's output and its loss gradients from one forward and one
+hand-derived backward pass (no autodiff); the rest builds on it. The `plot_*`
+functions (in `fnn.inspect.plots`, matplotlib imported only when called) write PNGs.
+"""
+from ._trace import Trace as Trace
+from ._trace import combinator_kind as combinator_kind
+from ._trace import trace as trace
+from .attribution import Attributions as Attributions
+from .attribution import grad_cam as grad_cam
+from .attribution import integrated_gradients as integrated_gradients
+from .attribution import occlusion as occlusion
+from .attribution import saliency as saliency
+from .features import ActivationStats as ActivationStats
+from .features import GradientNorms as GradientNorms
+from .features import activation_maps as activation_maps
+from .features import activation_maximization as activation_maximization
+from .features import activation_stats as activation_stats
+from .features import filters as filters
+from .features import gradient_norms as gradient_norms
+from .plots import plot_activation_functions as plot_activation_functions
+from .plots import plot_activation_maps as plot_activation_maps
+from .plots import plot_attributions as plot_attributions
+from .plots import plot_embedding as plot_embedding
+from .plots import plot_filters as plot_filters
+from .plots import plot_grad_cam as plot_grad_cam
+from .plots import plot_gradient_norms as plot_gradient_norms
+from .plots import plot_images as plot_images
+
+__all__ = [
+    "ActivationStats", "Attributions", "GradientNorms", "Trace", "activation_maps",
+    "activation_maximization", "activation_stats", "combinator_kind", "filters", "grad_cam",
+    "gradient_norms", "integrated_gradients", "occlusion", "plot_activation_functions",
+    "plot_activation_maps", "plot_attributions", "plot_embedding", "plot_filters", "plot_grad_cam",
+    "plot_gradient_norms", "plot_images", "saliency", "trace",
+]

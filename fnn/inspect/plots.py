@@ -1,0 +1,184 @@
+"""Pictures of what `fnn.inspect` measures, written as PNGs (matplotlib, imported when called).
+
+Each function takes arrays (NumPy or JAX), draws them with titles, axes and colour
+bars, writes `path` and returns it as a Path.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return Path(path)
+
+
+def _gray(image) -> np.ndarray:
+    """(H, W, C) or (H, W) -> (H, W): a single channel as is, else the channel mean."""
+    image = np.asarray(image, dtype=np.float32)
+    return image if image.ndim == 2 else image.mean(axis=-1)
+
+
+def _grid(n: int, columns: int) -> tuple[int, int]:
+    columns = min(columns, n)
+    return math.ceil(n / columns), columns
+
+
+def plot_grad_cam(images, cams, path, *, titles=None, alpha: float = 0.5) -> Path:
+    """Each image (B, H, W, C) in grey with its Grad-CAM map (B, H, W) in colour over it."""
+    plt = _pyplot()
+    images, cams = np.asarray(images), np.asarray(cams)
+    fig, axes = plt.subplots(1, len(images), figsize=(2.4 * len(images) + 0.6, 2.6), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(_gray(images[i]), cmap="gray")
+        shown = ax.imshow(cams[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        ax.set_title(titles[i] if titles else f"image {i}", fontsize=9)
+        ax.axis("off")
+    fig.colorbar(shown, ax=list(axes[0]), fraction=0.02, label="Grad-CAM")
+    return _save(fig, path)
+
+
+def plot_attributions(images, maps: dict, path, *, titles=None) -> Path:
+    """A grid: one row per image, the input and then one column per map name ({name: (B, H, W)});
+    signed maps use a diverging scale centred on 0, others [0, max]."""
+    plt = _pyplot()
+    images = np.asarray(images)
+    cols = 1 + len(maps)
+    fig, axes = plt.subplots(len(images), cols, figsize=(2.3 * cols, 2.2 * len(images)), squeeze=False)
+    for i in range(len(images)):
+        axes[i, 0].imshow(_gray(images[i]), cmap="gray")
+        axes[i, 0].set_title(titles[i] if titles else "input", fontsize=8)
+        for j, (name, values) in enumerate(maps.items(), start=1):
+            m = np.asarray(values[i], dtype=np.float32)
+            m = m if m.ndim == 2 else m.sum(axis=-1)
+            bound = float(np.abs(m).max()) or 1.0
+            signed = m.min() < 0
+            shown = axes[i, j].imshow(m, cmap="RdBu_r" if signed else "inferno",
+                                      vmin=-bound if signed else 0, vmax=bound)
+            axes[i, j].set_title(name, fontsize=8)
+            fig.colorbar(shown, ax=axes[i, j], fraction=0.046, pad=0.02)
+    for ax in axes.flat:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_filters(kernels, path, *, title: str = "filters", columns: int = 8) -> Path:
+    """Kernels (K, kh, kw, C_in) as a grid of images (channel mean), one shared diverging scale."""
+    plt = _pyplot()
+    kernels = np.asarray(kernels, dtype=np.float32)
+    rows, cols = _grid(len(kernels), columns)
+    bound = float(np.abs(kernels).max()) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols + 0.8, 1.2 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(kernels):
+            shown = ax.imshow(_gray(kernels[k]), cmap="RdBu_r", vmin=-bound, vmax=bound)
+            ax.set_title(str(k), fontsize=7)
+    fig.suptitle(title)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, label="weight")
+    return _save(fig, path)
+
+
+def plot_activation_maps(maps, path, *, title: str = "activation maps", columns: int = 8) -> Path:
+    """One example's feature maps (h, w, K) as a grid, one colour bar over all channels."""
+    plt = _pyplot()
+    maps = np.asarray(maps, dtype=np.float32)
+    rows, cols = _grid(maps.shape[-1], columns)
+    lo, hi = float(maps.min()), float(maps.max()) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 0.8, 1.3 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < maps.shape[-1]:
+            shown = ax.imshow(maps[..., k], cmap="viridis", vmin=lo, vmax=hi)
+            ax.set_title(str(k), fontsize=7)
+    fig.suptitle(title)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, label="activation")
+    return _save(fig, path)
+
+
+def plot_gradient_norms(profiles: dict, path, *, title: str = "gradient norm by depth",
+                        ylabel: str = "||dL/dW||") -> Path:
+    """Gradient norm per layer (input side = depth 1) for each {label: [norm, ...]}, log scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, norms in profiles.items():
+        norms = np.asarray(norms, dtype=np.float64)
+        ax.plot(np.arange(1, len(norms) + 1), np.maximum(norms, 1e-30), marker="o", ms=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = next to the input)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_activation_functions(path, activations=None, *, span: float = 4.0) -> Path:
+    """fnn's activation records, values left and derivatives (their own hand-derived
+    `grad`, not autodiff) right, on x in [-span, span]."""
+    import jax.numpy as jnp
+
+    from .. import activations as A
+    plt = _pyplot()
+    activations = activations or (A.sigmoid, A.tanh, A.relu, A.leaky_relu.partial(alpha=0.1), A.elu,
+                                  A.gelu, A.swish, A.softplus)
+    x = jnp.linspace(-span, span, 401)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for act in activations:
+        label = repr(act).removeprefix("Activation(").removesuffix(")")
+        left.plot(x, act(x), label=label)
+        right.plot(x, act.grad(x, jnp.ones_like(x)), label=label)
+    for ax, what in ((left, "f(x)"), (right, "f'(x)")):
+        ax.set_xlabel("x")
+        ax.set_ylabel(what)
+        ax.set_title(f"activation {what}")
+        ax.grid(alpha=0.3)
+        ax.axhline(0, color="k", lw=0.5)
+    left.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_images(rows: dict, path, *, title: str = "") -> Path:
+    """A grid of images: one row per {name: (N, H, W, C)} entry, values in [0, 1]."""
+    plt = _pyplot()
+    n = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(_gray(images[c]), cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_embedding(points, labels, path, *, class_names=None, title: str = "embedding") -> Path:
+    """2-D points (N, 2) coloured by integer class label (N,), with a legend of class names."""
+    plt = _pyplot()
+    points, labels = np.asarray(points), np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    for c in np.unique(labels):
+        chosen = labels == c
+        name = class_names[int(c)] if class_names else str(int(c))
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=6, alpha=0.6, label=name)
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    ax.set_title(title)
+    ax.legend(fontsize=7, markerscale=2, loc="best")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,226 @@
+"""`fit`: a short loop over named parts — epoch (with the non-finite guard), evaluate,
+report, stop, and the `on_epoch` callback where checkpoints are written.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .. import optim
+from ..core import Layer
+from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
+from .loops import LOOPS, Carry, make_epoch, make_step_loop, means, new_carry, plan, race
+from .step import GRADS
+
+HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate")
+
+
+class _Run(NamedTuple):
+    """What stays fixed during a fit."""
+    model: Layer
+    optimizer: Any
+    report: Callable          # the loss reported for every split
+    loops: dict               # loop name -> run(carry, data, plan, start, stop)
+    data: tuple               # the training (x, y), on the device
+    val: tuple | None
+    key: jax.Array
+    batch_size: int
+    examples: int             # training examples
+    steps: int                # full batches per epoch
+
+
+def _check_arguments(grads, loop, epochs, batch_size, early_stopping, val) -> None:
+    if grads not in GRADS:
+        raise ValueError(f"fit: grads must be one of {GRADS}, got {grads!r}")
+    if loop not in LOOPS:
+        raise ValueError(f"fit: loop must be one of {LOOPS}, got {loop!r}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
+        raise ValueError(f"fit: early_stopping must be a positive int (epochs of patience), got {early_stopping!r}")
+    if early_stopping is not None and val is None:
+        raise ValueError(f"fit: early_stopping={early_stopping} monitors the validation loss, so it needs "
+                         f"val=(x, y); got val=None")
+
+
+def _checked_data(model, params, state, train, val, batch_size):
+    """Both splits as checked (x, y) pairs: lengths, labels, NaN in the validation inputs."""
+    train = check_pair("fit", "train", train)
+    n = length("fit", "train inputs", train[0])
+    if n < batch_size:
+        raise ValueError(f"fit: batch_size {batch_size} exceeds the {n} training examples")
+    check_labels("fit", "train", model, params, state, train)
+    if val is not None:
+        val = check_pair("fit", "val", val)
+        check_labels("fit", "val", model, params, state, val)
+        warn_nonfinite("fit", "val", val[0])
+    return train, val
+
+
+def _place(carry: Carry, train, val):
+    """Put the carry and the data on the device(s): the one place a `mesh=` would shard them."""
+    return jax.device_put((carry, train, val))
+
+
+def _loops(model, loss, optimizer, grads, report_loss, loop) -> dict:
+    kw = {"grads": grads, "report_loss": report_loss}
+    made = {"scan": lambda: make_epoch(model, loss, optimizer, **kw),
+            "step": lambda: make_step_loop(model, loss, optimizer, **kw)}
+    return {name: build() for name, build in made.items() if loop in ("auto", name)}
+
+
+def _train_epoch(run: _Run, carry: Carry, loop: str, epoch: int) -> tuple[Carry, str, int]:
+    """One epoch of shuffled full batches; under loop="auto" its first steps race the loops.
+
+    The guard: the step loss is checked as it goes (`carry.bad`, no per-step selects);
+    after an epoch with a non-finite loss at step k, the epoch is replayed from its
+    start up to step k, so the carry holds the last finite values. Returns (carry, loop, k or -1)."""
+    epoch_plan = plan(jax.random.fold_in(run.key, epoch), run.examples, run.batch_size)
+    start = jax.tree.map(jnp.copy, carry)
+    done = 0
+    if loop == "auto":
+        carry, loop, done = race(run.loops, carry, run.data, epoch_plan, run.steps)
+    carry = run.loops[loop](carry, run.data, epoch_plan, done, run.steps)
+    bad = int(carry.bad)
+    if bad >= 0:
+        carry = run.loops[loop](start, run.data, epoch_plan, 0, bad)
+    return carry, loop, bad
+
+
+def _learning_rate(optimizer, steps_done: int):
+    """The rate of the epoch's last update, read from the optimizer's schedule."""
+    rate_at = getattr(optim, "learning_rate_at", None)
+    if rate_at is None or not isinstance(optimizer, optim.Optimizer):
+        return None
+    return rate_at(optimizer, max(steps_done - 1, 0))
+
+
+def _new_history(given: dict | None, objective: bool) -> dict:
+    """A fresh history, continuing the lists of `given` (copied, never changed in place)."""
+    keys = (*HISTORY_KEYS, "train_objective") if objective else HISTORY_KEYS
+    history = {k: [] for k in keys}
+    for k, v in (given or {}).items():
+        history[k] = list(v) if isinstance(v, list) else v
+    return history
+
+
+def _record(run: _Run, history: dict, carry: Carry, val: dict | None, seconds: float, epoch: int) -> None:
+    m = means(carry)
+    history["train_loss"].append(m["loss"])
+    history["train_accuracy"].append(m["accuracy"])
+    if "train_objective" in history:
+        history["train_objective"].append(m["objective"])
+    history["val_loss"].append(val["loss"] if val else None)
+    history["val_accuracy"].append(val.get("accuracy") if val else None)
+    history["epoch_seconds"].append(seconds)
+    history["learning_rate"].append(_learning_rate(run.optimizer, (epoch + 1) * run.steps))
+
+
+class _Stopper:
+    """Early stopping on the validation loss; remembers the best carry."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.best_carry, self.wait = patience, math.inf, None, 0
+
+    def should_stop(self, value, carry) -> bool:
+        if self.patience is None:
+            return False
+        if value < self.best:
+            self.best, self.best_carry, self.wait = value, jax.tree.map(jnp.copy, carry), 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+
+def _after_epoch(epoch, bad, carry, history, val, stopper) -> tuple[Carry, bool]:
+    """Decide whether to stop after `epoch`; returns (carry, stop)."""
+    if bad >= 0:
+        history["stopped"] = (f"non-finite loss at epoch {epoch + 1}, step {bad + 1}; "
+                              f"kept the last finite parameters")
+        print(f"fit: {history['stopped']}")
+        return carry, True
+    if val is None:
+        return carry, False
+    carry = carry._replace(plateau=jnp.asarray(val["loss"], jnp.float32))
+    if stopper.should_stop(val["loss"], carry):
+        history["stopped"] = f"early stopping after epoch {epoch + 1}; restored the best epoch"
+        return stopper.best_carry, True
+    return carry, False
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="epoch", dynamic_ncols=True)
+
+
+def _show(bar, history) -> None:
+    if bar is None:
+        return
+    out = {}
+    for key, label in (("train_loss", "loss"), ("train_accuracy", "acc"), ("val_loss", "val_loss"),
+                       ("val_accuracy", "val_acc")):
+        if history[key][-1] is not None:
+            out[label] = f"{history[key][-1]:.4f}"
+    bar.set_postfix(out, refresh=False)
+    bar.update(1)
+
+
+def _epoch_and_report(run: _Run, carry: Carry, loop: str, epoch: int, history: dict, stopper, bar):
+    """Train, evaluate and report one epoch; returns (carry, loop, stop)."""
+    t0 = time.perf_counter()
+    carry, loop, bad = _train_epoch(run, carry, loop, epoch)
+    val = score(run.model, carry.params, carry.state, run.val, run.report, 1000) if run.val else None
+    _record(run, history, carry, val, time.perf_counter() - t0, epoch)
+    history["loop"] = loop
+    _show(bar, history)
+    carry, stop = _after_epoch(epoch, bad, carry, history, val, stopper)
+    return carry, loop, stop
+
+
+def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs: int,
+        batch_size: int, key: jax.Array, val=None, grads: str = "autodiff", loop: str = "auto",
+        early_stopping: int | None = None, progress: bool = True, opt_state=None,
+        initial_epoch: int = 0, history: dict | None = None, on_epoch: Callable | None = None,
+        report_loss: Callable | None = None) -> tuple[Any, Any, Any, dict]:
+    """Train `model` on `train = (x, y)` for `epochs` epochs of shuffled full batches.
+
+    x, y: arrays or pytrees of arrays, examples first; `y = (labels, weights)` weighs the
+    loss and accuracy. loop="scan" runs each epoch as ONE compiled loop of DESIGN §5's step,
+    "step" as one jitted step per batch, "auto" races both on epoch 1's first steps. `val`'s
+    loss is the optimizer's `value=`; `early_stopping=k` (needs `val`) stops after k epochs
+    without a better one and restores the best. A non-finite loss stops, keeping the last
+    finite values. `report_loss` (default `loss`) is the loss history reports for both splits
+    (plain cross-entropy when `loss` smooths labels; `train_objective` then holds `loss`).
+    Epoch e shuffles with `fold_in(key, e)`: `initial_epoch`, `opt_state`, `history` (copied)
+    resume exactly. `on_epoch(epoch, params, state, opt_state, history)` runs after each epoch.
+    """
+    _check_arguments(grads, loop, epochs, batch_size, early_stopping, val)
+    train, val = _checked_data(model, params, state, train, val, batch_size)
+    opt_state = optimizer.init(params) if opt_state is None else opt_state
+    carry, train, val = _place(new_carry(params, state, opt_state), train, val)
+    carry = jax.tree.map(jnp.copy, carry)      # the loops donate the carry; the caller's arrays stay valid
+    n = length("fit", "train", train[0])
+    run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),
+               train, val, key, batch_size, n, n // batch_size)
+    history, stopper = _new_history(history, report_loss is not None), _Stopper(early_stopping)
+    bar = _progress(epochs - initial_epoch, progress)
+    try:
+        for epoch in range(initial_epoch, epochs):
+            carry, loop, stop = _epoch_and_report(run, carry, loop, epoch, history, stopper, bar)
+            if on_epoch is not None and not stop:
+                on_epoch(epoch, carry.params, carry.state, carry.opt_state, history)
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return carry.params, carry.state, carry.opt_state, history

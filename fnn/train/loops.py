@@ -1,0 +1,153 @@
+"""The two epoch loops over the one step, the carry they share, and the loop race.
+
+    run(carry, data, plan, start, stop) -> carry       # steps start..stop-1 of an epoch
+
+`plan = (order, key)`: `order` (S, B) holds the shuffled example indices of each of
+the epoch's S steps, and step i draws its randomness from `fold_in(key, i)`. A step
+gathers its batch from the device-resident `data` by index, so no permuted copy of
+the data set is made. `make_epoch` is ONE compiled `lax.fori_loop` over the step;
+its bounds are traced values, so the same program runs a whole epoch, a race chunk
+or the non-finite guard's replay. `make_step_loop` calls one jitted step per batch.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core import Layer
+from .step import train_step
+
+LOOPS = ("auto", "scan", "step")
+SUMS = ("loss", "objective", "accuracy", "steps")   # loss: the reported loss
+
+
+class Carry(NamedTuple):
+    """What an epoch threads from step to step."""
+    params: Any
+    state: Any
+    opt_state: Any
+    plateau: jax.Array    # float32: the last validation loss (inf before one), the optimizer's value=
+    bad: jax.Array        # int32: the first step of the epoch with a non-finite loss, -1 while none
+    sums: dict            # float32 running sums over the epoch's steps of SUMS (accuracy NaN if none)
+
+
+def new_carry(params, state, opt_state, plateau: float = math.inf) -> Carry:
+    """A carry at the start of an epoch (sums at zero, no bad step)."""
+    return Carry(params, state, opt_state, jnp.asarray(plateau, jnp.float32),
+                 jnp.asarray(-1, jnp.int32), {k: jnp.zeros((), jnp.float32) for k in SUMS})
+
+
+def means(carry: Carry) -> dict:
+    """Per-step means of the carry's sums, as floats (None for a metric the loss has not)."""
+    sums = jax.device_get(carry.sums)
+    steps = max(float(sums["steps"]), 1.0)
+    return {k: (None if math.isnan(float(sums[k])) else float(sums[k]) / steps)
+            for k in SUMS if k != "steps"}
+
+
+def cached(model: Layer, key: tuple, build: Callable) -> Any:
+    """`build()` once per model and equal `key`. The table lives on the model's forward
+    function, so it dies with the model (no global cache keeps models alive); at most 8
+    configurations are kept per model."""
+    table = getattr(model.forward, "__dict__", {}).setdefault("_fnn_train_cache", {})
+    try:
+        found = table.get(key)
+    except TypeError:                        # an unhashable loss or optimizer: no caching
+        return build()
+    if found is None:
+        if len(table) >= 8:
+            table.pop(next(iter(table)))
+        found = table[key] = build()
+    return found
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _plan(key, n, batch_size):
+    k_order, k_steps = jax.random.split(key)
+    steps = n // batch_size
+    order = jax.random.permutation(k_order, n)[:steps * batch_size].reshape(steps, batch_size)
+    return order.astype(jnp.int32), k_steps
+
+
+def plan(key, n: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """`(order, key)` of an epoch: a random order of the n examples cut into n // B full
+    batches (the left-out examples change with the key), and the key of its steps."""
+    return _plan(key, n, batch_size)
+
+
+def _take(tree, index):
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+def _body(step: Callable, data, order, key) -> Callable:
+    """`body(i, carry) -> carry`: step i of the epoch, its metrics added to the sums."""
+    def body(i, carry: Carry) -> Carry:
+        batch = _take(data, order[i])
+        params, state, opt_state, m = step(carry.params, carry.state, carry.opt_state, batch,
+                                           jax.random.fold_in(key, i), carry.plateau)
+        loss = m["loss"].astype(jnp.float32)
+        found = {"loss": m.get("report_loss", m["loss"]), "objective": m["loss"],
+                 "accuracy": m.get("accuracy", jnp.nan), "steps": 1.0}
+        sums = {k: carry.sums[k] + jnp.asarray(found[k]).astype(jnp.float32) for k in SUMS}
+        bad = jnp.where((carry.bad < 0) & ~jnp.isfinite(loss), i, carry.bad).astype(jnp.int32)
+        return Carry(params, state, opt_state, carry.plateau, bad, sums)
+    return body
+
+
+def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
+               report_loss: Callable | None = None) -> Callable:
+    """The epoch as ONE compiled call: `run(carry, data, plan, start, stop) -> carry`, a
+    `lax.fori_loop` of `train_step` over steps start..stop-1 (carry donated)."""
+    def build():
+        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
+
+        def run(carry, data, plan, start, stop):
+            order, key = plan
+            return jax.lax.fori_loop(start, stop, _body(step, data, order, key), carry)
+        return jax.jit(run, donate_argnums=(0,))
+    return cached(model, ("epoch", loss, optimizer, grads, report_loss), build)
+
+
+def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
+                   report_loss: Callable | None = None) -> Callable:
+    """The same `run(carry, data, plan, start, stop) -> carry` as a Python loop over one
+    jitted step (carry donated): faster where a backend runs a loop body slower than a
+    lone step (XLA:CPU with convolutions, jax-ml/jax#12868)."""
+    def build():
+        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
+        one = jax.jit(lambda carry, data, order, key, i: _body(step, data, order, key)(i, carry),
+                      donate_argnums=(0,))
+
+        def run(carry, data, plan, start, stop):
+            for i in range(start, stop):
+                carry = one(carry, data, *plan, np.int32(i))
+            return carry
+        return run
+    return cached(model, ("steps", loss, optimizer, grads, report_loss), build)
+
+
+def race(loops: dict[str, Callable], carry: Carry, data, epoch_plan, steps: int, *,
+         chunk: int = 16, rounds: int = 4) -> tuple[Carry, str, int]:
+    """Train the first steps of an epoch in chunks alternating between `loops`, timing
+    each chunk after a first untimed one (compilation); every chunk is a real training
+    step, nothing is thrown away. Returns (carry, the loop with the best time per chunk,
+    the next step). With too few steps to time, the first loop is chosen."""
+    chunk = max(1, min(chunk, steps // (len(loops) * (rounds + 1))))
+    best, i = dict.fromkeys(loops, math.inf), 0
+    for r in range(rounds + 1):
+        for name, run in loops.items():
+            if i + chunk > steps:
+                break
+            t0 = time.perf_counter()
+            carry = jax.block_until_ready(run(carry, data, epoch_plan, i, i + chunk))
+            if r > 0:
+                best[name] = min(best[name], time.perf_counter() - t0)
+            i += chunk
+    return carry, min(loops, key=lambda name: best[name]), i
