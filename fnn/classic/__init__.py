@@ -1,0 +1,14 @@
+"""Classic learners as records of pure functions: `fit(x, y) -> params`, `predict(params, x)`.
+
+Perceptron (Rosenblatt), naive Bayes (Gaussian, multinomial, Bernoulli, complement) and AdaBoost
+with decision stumps, jit-compiled; tests compare them with scikit-learn.
+"""
+from ._common import Learner as Learner
+from .adaboost import adaboost as adaboost
+from .naive_bayes import bernoulli_nb as bernoulli_nb
+from .naive_bayes import complement_nb as complement_nb
+from .naive_bayes import gaussian_nb as gaussian_nb
+from .naive_bayes import multinomial_nb as multinomial_nb
+from .perceptron import perceptron as perceptron
+
+__all__ = ["Learner", "adaboost", "bernoulli_nb", "complement_nb", "gaussian_nb", "multinomial_nb", "perceptron"]
