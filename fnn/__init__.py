@@ -1,6 +1,7 @@
 """fnn: a functional neural-network library on JAX with hand-derived backward passes."""
 from . import activations as activations
 from . import checkpoint as checkpoint
+from . import classic as classic
 from . import data as data
 from . import distributed as distributed
 from . import gradcheck as gradcheck
@@ -30,6 +31,7 @@ __all__ = [
     "activations",
     "cast",
     "checkpoint",
+    "classic",
     "data",
     "distributed",
     "find_layer",
