@@ -54,7 +54,7 @@ print(f"phase 1  pretrained on classes 0-4: test accuracy {phase1:.4f}")
 model_b = fnn.serial(L.Frozen(trunk), L.Dense(5))
 _, params_b, state_b = model_b.init(jax.random.fold_in(key, 1), (28, 28, 1))
 params_b, state_b = (params_a[0], params_b[1]), (state_a[0], state_b[1])
-is_trunk = lambda path, leaf: path[0] == 0
+is_trunk = (True, False)               # a prefix of the params (trunk, head): freeze the trunk
 frozen_opt = fnn.optim.freeze(is_trunk, fnn.optim.adam(1e-3))
 trunk_before = jax.tree.map(jnp.copy, (params_b[0], state_b[0]))
 params_b, state_b = train(model_b, params_b, state_b, frozen_opt, classes(x, y, 5), jax.random.fold_in(key, 2))
@@ -67,7 +67,7 @@ print(f"phase 2  frozen trunk, new head on classes 5-9: test accuracy "
 # 3. unfreeze: the whole model trains, the trunk with a 10x smaller learning rate
 model_c = fnn.serial(trunk, L.Dense(5))
 groups = fnn.optim.partition({"trunk": fnn.optim.adam(1e-4), "head": fnn.optim.adam(1e-3)},
-                             lambda path, leaf: "trunk" if path[0] == 0 else "head")
+                             ("trunk", "head"))
 params_c, state_c = train(model_c, params_b, state_b, groups, classes(x, y, 5), jax.random.fold_in(key, 3))
 print(f"phase 3  unfrozen, discriminative rates (trunk 1e-4, head 1e-3): test accuracy "
       f"{accuracy(model_c, params_c, state_c, classes(xt, yt, 5)):.4f}")

@@ -1,15 +1,16 @@
-"""The Optimizer record, `chain`, `apply_updates`, and the helpers every rule shares (DESIGN.md §4).
+"""The Optimizer record, `chain`, `apply_updates`, `learning_rate_at`, and the helpers every
+transform shares (DESIGN.md §4).
 
-An optimizer is `Optimizer(init, update)`:
+An optimizer, and each transform it is built from, is `Optimizer(init, update, learning_rate)`:
 
     init(params)                                   -> opt_state
     update(grads, opt_state, params=None, **extra) -> (updates, opt_state)
 
-`update` returns *updates* (already multiplied by -learning_rate), so rules chain and
-`apply_updates(params, updates)` adds them. A state is a NamedTuple of arrays (a pytree,
-checkpointable). Every rule keeps `count` (int32) and `learning_rate`, the rate its last
-update applied (before the first update: the rate the first one will apply);
-`current_learning_rate(opt_state)` reads it through chains and wrappers.
+A transform maps updates to updates and keeps its own NamedTuple state (a pytree of arrays,
+checkpointable); `chain` composes transforms and `apply_updates` adds the result to the params.
+Only `scale_by_learning_rate` knows the rate: the Optimizer it returns holds the schedule in
+`learning_rate`, which `chain` and the wrappers pass on, so `learning_rate_at(optimizer, step)`
+reads the rate of any step from the schedule, never from a state.
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ import jax.numpy as jnp
 PyTree = Any
 Schedule = Callable[[jax.Array], Any]
 ScalarOrSchedule = float | Schedule
-Mask = PyTree | bool | Callable[[tuple, Any], Any]
+Mask = PyTree | Callable[[PyTree], PyTree]
 
 
 class Optimizer(NamedTuple):
     init: Callable[[PyTree], PyTree]
     update: Callable[..., tuple[PyTree, PyTree]]
+    learning_rate: Schedule | None = None  # step -> rate, set by scale_by_learning_rate
 
 
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
@@ -39,11 +41,18 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
 
 
 def chain(*optimizers: Optimizer) -> Optimizer:
-    """Apply `optimizers` in order, each to the updates of the one before; state is a tuple.
+    """Apply `optimizers` in order, each to the updates of the one before; the state is a tuple.
 
-    `chain(clip_by_global_norm(1.0), adamw(1e-3))` clips the gradients, then runs AdamW.
-    Extra keyword arguments of `update` (say `value=loss`) reach every member.
+    `chain(clip_by_global_norm(1.0), scale_by_adam(), scale_by_learning_rate(1e-3))` is a
+    clipped Adam. Extra keyword arguments of `update` (say `value=loss`) reach every member.
+    Its `learning_rate` is that of the one member that has one (None if none has).
     """
+    for i, opt in enumerate(optimizers):
+        if not isinstance(opt, Optimizer):
+            raise TypeError(f"chain: member {i} must be an fnn.optim.Optimizer, got {type(opt).__name__}")
+    rates = [opt.learning_rate for opt in optimizers if opt.learning_rate is not None]
+    if len(rates) > 1:
+        raise ValueError(f"chain: expected at most one member that scales by a learning rate, got {len(rates)}")
 
     def init(params):
         return tuple(opt.init(params) for opt in optimizers)
@@ -58,7 +67,28 @@ def chain(*optimizers: Optimizer) -> Optimizer:
             new_state.append(member)
         return grads, tuple(new_state)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, rates[0] if rates else None)
+
+
+def learning_rate_at(optimizer: Optimizer, step: int) -> float | None:
+    """The learning rate `optimizer` applies in update number `step` (0 for the first), from the
+    schedule of its `scale_by_learning_rate`; None when it has none, or parameter groups differ.
+
+    Factors kept in a state (reduce_on_plateau's scale) are not part of it.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"learning_rate_at: expected an fnn.optim.Optimizer, got {type(optimizer).__name__}")
+    return None if optimizer.learning_rate is None else float(optimizer.learning_rate(step))
+
+
+def as_schedule(learning_rate: ScalarOrSchedule, name: str = "as_schedule",
+                arg: str = "learning_rate") -> Schedule:
+    """A schedule `count -> rate` from a float (checked >= 0) or a callable (returned as is)."""
+    if callable(learning_rate):
+        return learning_rate
+    check_range(name, arg, learning_rate, "[0, inf)")
+    value = float(learning_rate)
+    return lambda count: jnp.full([], value, float_dtype())
 
 
 # ----------------------------------------------------------------- validation
@@ -77,24 +107,15 @@ def check_range(name: str, arg: str, value: Any, interval: str) -> None:
 
 
 def check_ranges(name: str, **checks: tuple[Any, str]) -> None:
-    """check_range for each `arg=(value, interval)`."""
+    """check_range for each `arg=(value, interval)`; a value of None is skipped."""
     for arg, (value, interval) in checks.items():
-        check_range(name, arg, value, interval)
+        if value is not None:
+            check_range(name, arg, value, interval)
 
 
 def check_int(name: str, arg: str, value: Any, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise ValueError(f"{name}: {arg} must be an int >= {least}, got {value!r}")
-
-
-def as_schedule(learning_rate: ScalarOrSchedule, name: str = "as_schedule",
-                arg: str = "learning_rate") -> Schedule:
-    """A schedule `count -> rate` from a float (checked >= 0) or a callable (returned as is)."""
-    if callable(learning_rate):
-        return learning_rate
-    check_range(name, arg, learning_rate, "[0, inf)")
-    value = float(learning_rate)
-    return lambda count: value
 
 
 def check_tree(name: str, grads: PyTree, reference: PyTree, what: str = "the optimizer state",
@@ -119,6 +140,20 @@ def require_params(name: str, params: PyTree, why: str) -> None:
         raise ValueError(f"{name}: update needs params ({why}); call update(grads, state, params)")
 
 
+def resolve_mask(mask: Mask, tree: PyTree, name: str, what: str = "mask") -> PyTree:
+    """One value per leaf of `tree` from `mask`, as optax: a prefix tree of `tree` (True,
+    {"W": True, "b": False}) or a function params -> such a tree (`decay_mask`, `fnn.select`).
+    `name` is the function the user called, named in the error with the mask as given."""
+    given = mask(tree) if callable(mask) else mask
+    try:
+        return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), given, tree)
+    except (ValueError, TypeError) as err:
+        shown = f"{mask!r}, which gave {given!r}," if callable(mask) else f"{mask!r}"
+        raise ValueError(f"{name}: the {what} {shown} does not fit the params tree {jax.tree.structure(tree)}; "
+                         "give a prefix of it (one value per leaf or subtree) or a function params -> "
+                         "such a tree") from err
+
+
 # ----------------------------------------------------------------- scalars and trees
 
 def float_dtype() -> jnp.dtype:
@@ -135,21 +170,20 @@ def increment(count: jax.Array) -> jax.Array:
     return jnp.where(count < jnp.iinfo(jnp.int32).max, count + 1, count)
 
 
-def rate_at(schedule: Schedule, count: jax.Array) -> jax.Array:
-    """schedule(count) as a scalar of the default float dtype (cast to a leaf's dtype later)."""
-    return jnp.asarray(schedule(count), float_dtype())
-
-
 def power(base: float, count: jax.Array) -> jax.Array:
     """base ** count computed in the default float (b**t in bfloat16 would round to 1)."""
     return base ** count.astype(float_dtype())
+
+
+def zeros(tree: PyTree, dtype: Any = None) -> PyTree:
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
 
 
 def lift(fn: Callable, n_out: int, tree: PyTree, *rest: PyTree) -> tuple:
     """Apply `fn(leaf, *rest_leaves) -> n_out arrays` at every leaf of `tree`; return n_out trees.
 
     The `rest` trees have `tree` as a prefix (a leaf may face a subtree, such as Adafactor's
-    pair of factored moments). `None` subtrees (left by `masked`) are skipped.
+    None for a moment it does not keep). `None` subtrees (left by `masked`) are skipped.
     """
     treedef = jax.tree.structure(tree)
     columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
@@ -157,123 +191,27 @@ def lift(fn: Callable, n_out: int, tree: PyTree, *rest: PyTree) -> tuple:
     return tuple(treedef.unflatten([o[i] for o in outs]) for i in range(n_out))
 
 
-def plain_path(path: tuple) -> tuple:
-    """A jax key path as plain keys: ('trunk', 0, 'W')."""
-    keys = ("key", "idx", "name")
-    return tuple(next(getattr(k, a) for a in keys if hasattr(k, a)) for k in path)
+def update_moment(grads: PyTree, moment: PyTree, decay: float, order: int = 1) -> PyTree:
+    """decay m + (1 - decay) g^order at every leaf, in the wider of the two dtypes (a moment
+    kept in another dtype than the gradient's: mu_dtype, accumulator_dtype)."""
+    def step(g, m):
+        dtype = wider(g.dtype, m.dtype)
+        return (decay * m).astype(dtype) + (1 - decay) * g.astype(dtype) ** order
+
+    return jax.tree.map(step, grads, moment)
 
 
-def resolve_leaves(spec: Mask, tree: PyTree, name: str, what: str = "mask") -> PyTree:
-    """A per-leaf value for every leaf of `tree`, from a prefix tree `spec` or a function
-    `spec(path, leaf)` of the leaf's path (a tuple of plain keys such as ('trunk', 0, 'W'))."""
-    if callable(spec):
-        return jax.tree_util.tree_map_with_path(lambda p, x: spec(plain_path(p), x), tree)
-    try:
-        return jax.tree.map(lambda s, sub: jax.tree.map(lambda _: s, sub), spec, tree)
-    except ValueError as err:
-        raise ValueError(f"{name}: the {what} tree must be a prefix of the params tree "
-                         f"{jax.tree.structure(tree)}, got {spec!r}") from err
+def wider(a: jnp.dtype, b: jnp.dtype) -> jnp.dtype:
+    """The float dtype of more bits (`a` on a tie); jnp.promote_types refuses under strict promotion."""
+    return a if jnp.finfo(a).bits >= jnp.finfo(b).bits else b
 
 
-def decay_mask(path: tuple, leaf: Any) -> bool:
-    """Weight-decay mask: True for leaves of two or more axes (weights, kernels, embeddings),
-    False for vectors and scalars (biases, normalisation gamma/beta)."""
-    del path
-    return jnp.ndim(leaf) >= 2
+def cast_like(tree: PyTree, like: PyTree) -> PyTree:
+    """`tree` cast leaf by leaf to the dtypes of `like`."""
+    return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
 
 
-def add_decay(name: str, updates: PyTree, params: PyTree, weight_decay: float, mask: Mask) -> PyTree:
-    """updates + weight_decay * params on the leaves `mask` selects (all when mask is None)."""
-    if weight_decay == 0.0:
-        return updates
-    require_params(name, params, "weight decay reads them")
-    chosen = resolve_leaves(True if mask is None else mask, updates, name)
-    return jax.tree.map(lambda m, u, p: u + weight_decay * p if m else u, chosen, updates, params)
-
-
-def zeros(tree: PyTree) -> PyTree:
-    return jax.tree.map(jnp.zeros_like, tree)
-
-
-def rule(name: str, learning_rate: ScalarOrSchedule, state_type: type, init_trees: Callable,
-         step: Callable, tree_field: str | None) -> Optimizer:
-    """An Optimizer from a rule's two pieces (every rule in rules.py, adam.py, adafactor.py).
-
-    init_trees(params) -> {field: tree}          the rule's per-parameter state
-    step(grads, state, params, rate) -> (updates, {field: tree})   one update; `state.count`
-        is the count after it and `rate` the learning rate it applies.
-    The state is `state_type(count, learning_rate, **trees)`; grads are checked against the
-    tree in `tree_field` (skipped when that is () or None).
-    """
-    schedule = as_schedule(learning_rate, name)
-
-    def init(params):
-        count = zero_count()
-        return state_type(count=count, learning_rate=rate_at(schedule, count), **init_trees(params))
-
-    def update(grads, state, params=None, **extra):
-        del extra                                # rules read only grads, state and params
-        reference = getattr(state, tree_field) if tree_field else ()
-        if not (isinstance(reference, tuple) and len(reference) == 0):
-            check_tree(name, grads, reference)
-        rate = rate_at(schedule, state.count)
-        state = state._replace(count=increment(state.count), learning_rate=rate)
-        updates, trees = step(grads, state, params, rate)
-        return updates, state._replace(**trees)
-
-    return Optimizer(init, update)
-
-
-def inverse_root(s: jax.Array, eps: float, eps_in_sqrt: bool) -> jax.Array:
-    """1 / sqrt(s + eps) (eps inside the root) or 1 / (sqrt(s) + eps) (outside)."""
-    return jax.lax.rsqrt(s + eps) if eps_in_sqrt else 1 / (jnp.sqrt(s) + eps)
-
-
-def trust_ratio(update: jax.Array, param: jax.Array, coefficient: float = 1.0,
-                eps: float = 0.0) -> jax.Array:
-    """coefficient * ||param|| / (||update|| + eps), or 1 where either norm is 0 (LARS, LAMB)."""
-    p_norm, u_norm = jnp.sqrt(jnp.sum(param * param)), jnp.sqrt(jnp.sum(update * update))
-    ratio = coefficient * p_norm / (u_norm + eps)
-    return jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones_like(ratio), ratio)
-
-
-# ----------------------------------------------------------------- the learning rate in force
-
-def current_learning_rate(opt_state: PyTree) -> Any:
-    """The learning rate the last update applied, read from any optimizer state.
-
-    Multiplies every `learning_rate` field (kept by each rule) and `lr_scale` field (kept by
-    `scale_by_schedule` and `reduce_on_plateau`) found in the state; a `partition` state gives
-    a dict {label: rate}. Works under jit, so a training step can log it as a metric.
-    """
-    rate = _find_rate(opt_state)
-    if rate is None:
-        raise ValueError("current_learning_rate: the state holds no learning_rate or lr_scale field; "
-                         "was it built by an fnn.optim rule?")
-    return rate
-
-
-def _find_rate(node: Any) -> Any:
-    if isinstance(node, dict):
-        found = {k: _find_rate(v) for k, v in node.items()}
-        found = {k: v for k, v in found.items() if v is not None}
-        return found or None
-    if isinstance(node, (tuple, list)):
-        rate = None
-        fields = getattr(node, "_fields", None) or ()
-        for field, child in zip(fields or range(len(node)), node, strict=True):
-            own = child if field in ("learning_rate", "lr_scale") else _find_rate(child)
-            rate = _multiply(rate, own)
-        return rate
-    return None
-
-
-def _multiply(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return b if a is None else a
-    if isinstance(b, dict) and not isinstance(a, dict):
-        a, b = b, a
-    if isinstance(a, dict):
-        other = b if isinstance(b, dict) else {}
-        return {k: _multiply(a.get(k), other.get(k) if other else b) for k in {**a, **other}}
-    return a * b
+def debias(moment: PyTree, decay: float, count: jax.Array) -> PyTree:
+    """m / (1 - decay^count), the factor computed in the default float, then cast per leaf."""
+    correction = 1 - power(decay, count)
+    return jax.tree.map(lambda m: m / correction.astype(m.dtype), moment)

@@ -1,11 +1,11 @@
-"""Gradient transforms that compose with the rules through `chain`.
+"""Stateless and scalar transforms: the learning rate, constant scaling, clipping, weight decay
+and the trust ratio. Each is an Optimizer mapping updates to updates.
 
-Each is an Optimizer whose `update` maps updates to updates: clipping, decoupled weight
-decay, scaling by a schedule, and reduce-on-plateau (which reads `update(..., value=loss)`).
+`scale_by_learning_rate` is the only transform that knows the learning rate.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,15 +15,57 @@ from .base import (
     Optimizer,
     PyTree,
     ScalarOrSchedule,
-    add_decay,
     as_schedule,
-    check_int,
+    check_range,
     check_ranges,
+    check_tree,
     float_dtype,
     increment,
-    rate_at,
+    require_params,
+    resolve_mask,
     zero_count,
 )
+
+
+def _stateless(update: Any) -> Optimizer:
+    return Optimizer(lambda params: (), update)
+
+
+class ScaleByLearningRateState(NamedTuple):
+    count: jax.Array  # (), int32: updates applied so far (kept for a schedule only)
+
+
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> Optimizer:
+    """u <- -lr(t) u, with t the number of earlier updates (flip_sign=False: +lr(t) u), as optax.
+
+    The one transform that knows the rate: a float (state ()) or a schedule `count -> rate`
+    (state: the count). The rate is cast to each leaf's dtype. The Optimizer's `learning_rate`
+    is the schedule (a float as a constant one), read by `learning_rate_at`.
+    """
+    schedule = as_schedule(learning_rate, "scale_by_learning_rate")
+    sign = -1.0 if flip_sign else 1.0
+    if not callable(learning_rate):
+        factor = sign * float(learning_rate)
+        return Optimizer(lambda params: (), scale(factor).update, schedule)
+
+    def update(grads, state, params=None, **extra):
+        del params, extra
+        rate = sign * jnp.asarray(schedule(state.count), float_dtype())
+        updates = jax.tree.map(lambda g: rate.astype(g.dtype) * g, grads)
+        return updates, ScaleByLearningRateState(increment(state.count))
+
+    return Optimizer(lambda params: ScaleByLearningRateState(zero_count()), update, schedule)
+
+
+def scale(step_size: float) -> Optimizer:
+    """u <- step_size u (optax.scale). Stateless."""
+    check_range("scale", "step_size", step_size, "[-inf, inf]")
+
+    def update(grads, state, params=None, **extra):
+        del params, extra
+        return jax.tree.map(lambda g: step_size * g, grads), state
+
+    return _stateless(update)
 
 
 def global_norm(tree: PyTree) -> jax.Array:
@@ -46,7 +88,7 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
         clip = lambda g: jnp.where(norm < max_norm, g, g / norm.astype(g.dtype) * max_norm)
         return jax.tree.map(clip, grads), state
 
-    return Optimizer(lambda params: (), update)
+    return _stateless(update)
 
 
 def clip_by_value(max_delta: float) -> Optimizer:
@@ -57,110 +99,59 @@ def clip_by_value(max_delta: float) -> Optimizer:
         del params, extra
         return jax.tree.map(lambda g: jnp.clip(g, -max_delta, max_delta), grads), state
 
-    return Optimizer(lambda params: (), update)
+    return _stateless(update)
 
 
-def add_decayed_weights(weight_decay: float, mask: Mask = None) -> Optimizer:
-    """g <- g + weight_decay p on the leaves `mask` selects (optax.add_decayed_weights). Stateless.
+def decay_mask(params: PyTree) -> PyTree:
+    """Weight-decay mask: True for leaves of two or more axes (weights, kernels, embeddings),
+    False for vectors and scalars (biases, normalisation gamma/beta)."""
+    return jax.tree.map(lambda p: jnp.ndim(p) >= 2, params)
 
-    Before a rule this is L2 regularisation; after an adaptive rule (and before the rate) it is
-    decoupled decay. `mask`: a prefix tree of bools or a function (path, leaf) -> bool, such as
-    `decay_mask`, which skips biases and normalisation parameters; None decays every leaf.
+
+def add_decayed_weights(weight_decay: float = 0.0, mask: Mask = None) -> Optimizer:
+    """u <- u + weight_decay p on the leaves `mask` selects (optax.add_decayed_weights). Stateless.
+
+    Before a direction this is L2 regularisation; after an adaptive direction (and before the
+    rate) it is decoupled decay (AdamW). `mask`: a prefix tree of bools or a function
+    params -> such a tree, as `decay_mask` (no decay on biases and norms); None decays all.
     """
     check_ranges("add_decayed_weights", weight_decay=(weight_decay, "[0, inf)"))
 
     def update(grads, state, params=None, **extra):
         del extra
-        return add_decay("add_decayed_weights", grads, params, weight_decay, mask), state
+        if weight_decay == 0.0:
+            return grads, state
+        require_params("add_decayed_weights", params, "weight decay reads them")
+        check_tree("add_decayed_weights", grads, params, "params")
+        chosen = resolve_mask(True if mask is None else mask, grads, "add_decayed_weights")
+        decay = lambda keep, g, p: g + weight_decay * p if keep else g
+        return jax.tree.map(decay, chosen, grads, params), state
 
-    return Optimizer(lambda params: (), update)
+    return _stateless(update)
 
 
-class ScaleByScheduleState(NamedTuple):
-    count: jax.Array     # (), int32: updates applied so far
-    lr_scale: jax.Array  # (), float: the factor the last update applied (before any: the first's)
+def _norm(x: jax.Array, min_norm: float) -> jax.Array:
+    return jnp.maximum(jnp.sqrt(jnp.sum(x * x)), min_norm)
 
 
-def scale_by_schedule(schedule: ScalarOrSchedule) -> Optimizer:
-    """g <- schedule(t) g, with t the number of earlier updates (optax.scale_by_schedule).
+def scale_by_trust_ratio(min_norm: float = 0.0, trust_coefficient: float = 1.0, eps: float = 0.0) -> Optimizer:
+    """u <- r u per leaf, r = trust_coefficient ||p|| / (||u|| + eps); r = 1 where a norm is 0.
 
-    The factor is kept as `lr_scale`, so `current_learning_rate` multiplies it in: with
-    `chain(adam(1.0), scale_by_schedule(warmup_cosine(...)))` it reports the scheduled rate.
+    The layer-wise trust ratio of LARS (You, Gitman & Ginsburg 2017) and LAMB (You et al. 2020),
+    as optax: norms are taken no smaller than min_norm. Stateless; reads the params.
     """
-    schedule = as_schedule(schedule, "scale_by_schedule", "schedule")
+    check_ranges("scale_by_trust_ratio", min_norm=(min_norm, "[0, inf)"),
+                 trust_coefficient=(trust_coefficient, "(0, inf)"), eps=(eps, "[0, inf)"))
 
-    def init(params):
-        del params
-        return ScaleByScheduleState(zero_count(), rate_at(schedule, zero_count()))
+    def ratio(u, p):
+        p_norm, u_norm = _norm(p, min_norm), _norm(u, min_norm)
+        r = trust_coefficient * p_norm / (u_norm + eps)
+        return u * jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones_like(r), r)
 
     def update(grads, state, params=None, **extra):
-        del params, extra
-        scale = rate_at(schedule, state.count)
-        updates = jax.tree.map(lambda g: scale.astype(g.dtype) * g, grads)
-        return updates, ScaleByScheduleState(increment(state.count), scale)
+        del extra
+        require_params("scale_by_trust_ratio", params, "the trust ratio reads them")
+        check_tree("scale_by_trust_ratio", grads, params, "params")
+        return jax.tree.map(ratio, grads, params), state
 
-    return Optimizer(init, update)
-
-
-class ReduceOnPlateauState(NamedTuple):
-    count: jax.Array           # (), int32: values received
-    lr_scale: jax.Array        # (), float: factor on the updates (1 until the first reduction)
-    best_value: jax.Array      # (), float: lowest window mean so far (+inf before the first)
-    plateau_count: jax.Array   # (), int32: windows without improvement since the last change
-    cooldown_count: jax.Array  # (), int32: windows left in which plateaus are not counted
-    value_sum: jax.Array       # (), float: sum of the values of the window being filled
-
-
-def reduce_on_plateau(factor: float = 0.1, patience: int = 10, rtol: float = 1e-4, atol: float = 0.0,
-                      cooldown: int = 0, accumulation_size: int = 1, min_scale: float = 0.0) -> Optimizer:
-    """g <- scale g, where scale <- max(scale factor, min_scale) once `value` stops improving.
-
-    Read through update(grads, state, params, value=loss); values are averaged over windows of
-    `accumulation_size` calls. A window mean v improves on the best b when
-        v < b - rtol |b| - atol,
-    which is right for negative losses too (PyTorch's and optax's b (1 - rtol) is not). PyTorch's
-    ReduceLROnPlateau bookkeeping: after more than `patience` windows without improvement the
-    scale drops, then `cooldown` windows pass uncounted. The new scale applies from this update on.
-    """
-    check_ranges("reduce_on_plateau", factor=(factor, "(0, 1)"), rtol=(rtol, "[0, 1]"),
-                 atol=(atol, "[0, inf)"), min_scale=(min_scale, "[0, 1]"))
-    for arg, value, least in (("patience", patience, 0), ("cooldown", cooldown, 0),
-                              ("accumulation_size", accumulation_size, 1)):
-        check_int("reduce_on_plateau", arg, value, least)
-
-    def init(params):
-        del params
-        one, zero = jnp.ones([], float_dtype()), jnp.zeros([], float_dtype())
-        return ReduceOnPlateauState(zero_count(), one, one * jnp.inf, zero_count(), zero_count(), zero)
-
-    def update(grads, state, params=None, **extra):
-        if extra.get("value") is None:
-            raise ValueError("reduce_on_plateau: update needs the loss, call update(grads, state, "
-                             "params, value=loss)")
-        total = state.value_sum + jnp.asarray(extra["value"]).astype(float_dtype())
-        count = increment(state.count)
-        waiting = state._replace(count=count, value_sum=total)
-        decided = _plateau_step(waiting, total / accumulation_size, factor, patience, rtol, atol,
-                                cooldown, min_scale)
-        state = jax.tree.map(lambda a, b: jnp.where(count % accumulation_size == 0, a, b), decided, waiting)
-        return jax.tree.map(lambda g: state.lr_scale.astype(g.dtype) * g, grads), state
-
-    return Optimizer(init, update)
-
-
-def _plateau_step(state, mean, factor, patience, rtol, atol, cooldown, min_scale):
-    """One window's decision, as PyTorch's ReduceLROnPlateau.step with the threshold above."""
-    best = state.best_value
-    threshold = jnp.where(jnp.isinf(best), best, best - rtol * jnp.abs(best) - atol)
-    better = mean < threshold
-    bad = jnp.where(better, 0, state.plateau_count + 1)
-    in_cooldown = state.cooldown_count > 0
-    bad = jnp.where(in_cooldown, 0, bad)
-    wait = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
-    reduce = bad > patience
-    return state._replace(
-        best_value=jnp.where(better, mean, best),
-        lr_scale=jnp.where(reduce, jnp.maximum(state.lr_scale * factor, min_scale), state.lr_scale),
-        plateau_count=jnp.where(reduce, 0, bad).astype(jnp.int32),
-        cooldown_count=jnp.where(reduce, cooldown, wait).astype(jnp.int32),
-        value_sum=jnp.zeros_like(state.value_sum))
+    return _stateless(update)

@@ -36,14 +36,14 @@ def grad_sequence(params, steps=STEPS, seed=1):
     return jax.tree.unflatten(treedef, seq)
 
 
-def _run(opt, apply, params, grads):
+def _run(opt, apply, params, grads, with_state=False):
     def body(carry, g):
         p, s = carry
         u, s = opt.update(g, s, p)
         return (apply(p, u), s), None
 
-    (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), grads)
-    return params
+    (params, state), _ = jax.lax.scan(body, (params, opt.init(params)), grads)
+    return (params, state) if with_state else params
 
 
 class Both(NamedTuple):
@@ -69,16 +69,18 @@ def run_fnn(opt, params, grads):
     return run(params, grads)
 
 
-def _run_both(ours, oracle, params, grads):
-    mine = _run(ours, fo.apply_updates, params, grads)
+def _run_both(ours, oracle, params, grads, with_state=False):
+    mine = _run(ours, fo.apply_updates, params, grads, with_state)
     with jax.numpy_dtype_promotion("standard"):            # optax is not written for strict promotion
-        theirs = _run(oracle, optax.apply_updates, params, grads)
+        theirs = _run(oracle, optax.apply_updates, params, grads, with_state)
     return mine, theirs
 
 
-def run_both(ours, oracle, params, grads):
-    """(fnn's, optax's) final params, both runs traced into one jitted function (one compilation)."""
-    return jax.jit(functools.partial(_run_both, ours, oracle), compiler_options=FAST_COMPILE)(params, grads)
+def run_both(ours, oracle, params, grads, with_state=False):
+    """(fnn's, optax's) final params (with_state: (params, state) pairs), both runs traced into one
+    jitted function (one compilation)."""
+    run = functools.partial(_run_both, ours, oracle, with_state=with_state)
+    return jax.jit(run, compiler_options=FAST_COMPILE)(params, grads)
 
 
 def run_numpy(step, state, params, grads):
@@ -116,7 +118,7 @@ RULES = {
     "adabelief": lambda lr: fo.adabelief(lr),
     "radam": lambda lr: fo.radam(lr),
     "lion": lambda lr: fo.lion(lr),
-    "adafactor": lambda lr: fo.adafactor(lr, min_dim_size_to_factor=3, momentum=0.9),
+    "adafactor": lambda lr: fo.adafactor(lr, min_dim_size_to_factor=3, momentum=0.9, dtype_momentum=None),
     "lamb": lambda lr: fo.lamb(lr, weight_decay=0.01),
     "lars": lambda lr: fo.lars(lr, weight_decay=0.01),
 }

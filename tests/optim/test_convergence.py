@@ -81,7 +81,7 @@ ROSENBROCK = [  # (name, optimizer, steps, tolerance on ||p - (1, 1)||)
     ("nadam", fo.nadam(fo.cosine_decay(0.1, 3000)), 3000, 1e-4),
     ("amsgrad", fo.amsgrad(0.5), 10000, 1e-4),
     ("adabelief", fo.adabelief(0.1), 2000, 1e-6),
-    ("radam", fo.radam(fo.linear_warmup(0.0, 1e-2, 100)), 5000, 1e-4),
+    ("radam", fo.radam(fo.linear_schedule(0.0, 1e-2, 100)), 5000, 1e-4),
     ("lion", fo.lion(fo.cosine_decay(1e-2, 3000), weight_decay=0.0), 3000, 1e-3),
     ("adafactor", fo.adafactor(fo.cosine_decay(0.03, 5000), momentum=0.9), 5000, 1e-6),
     ("lamb", fo.lamb(fo.cosine_decay(3e-2, 3000)), 3000, 1e-3),

@@ -1,4 +1,5 @@
-"""fnn.optim.adafactor against optax.adafactor, and its O(n + m) memory for a matrix.
+"""fnn.optim.factored (Adafactor's pieces) and fnn.optim.adafactor against optax.adafactor, and its
+O(n + m) memory for a matrix.
 
 Oracle: optax.adafactor's own chain (optax/_src/alias.py) with one change: its second-moment
 decay b_t = 1 - t^-decay_rate computed in float64, where optax computes it in float32 even
@@ -59,10 +60,26 @@ def test_matches_optax_for_100_steps(ours, oracle, kwargs):
 def test_a_matrix_keeps_a_row_and_a_column_not_a_matrix():
     params = {"W": jnp.zeros((256, 512)), "b": jnp.zeros((512,))}
     state = fo.adafactor(1e-3).init(params)
-    assert state.v["W"] is None and state.v_row["W"].shape == (256,) and state.v_col["W"].shape == (512,)
-    assert state.v["b"].shape == (512,) and state.v_row["b"] is None
+    factored = state[0]
+    assert factored.v["W"] is None and factored.v_row["W"].shape == (256,) and factored.v_col["W"].shape == (512,)
+    assert factored.v["b"].shape == (512,) and factored.v_row["b"] is None
     stored = sum(np.size(x) for x in jax.tree.leaves(state))
-    assert stored == 256 + 512 + 512 + 2          # rows + columns + the bias's full v + count, rate
+    assert stored == 256 + 512 + 512 + 1          # rows + columns + the bias's full v + count
+
+
+def test_factored_state_has_optax_fields_and_the_pieces_match_optax():
+    assert fo.FactoredState._fields == factorized.FactoredState._fields
+    for ours, theirs in ((fo.clip_by_block_rms(0.5), optax.clip_by_block_rms(0.5)),
+                         (fo.scale_by_param_block_rms(), optax.scale_by_param_block_rms())):
+        assert_close(*run_both(ours, theirs, PARAMS, GRADS))
+
+
+def test_a_transposed_gradient_is_refused():
+    """(6, 4) fits the moments of a (4, 6) leaf (a row of 4, a column of 6): the params tell."""
+    params = {"W": jnp.zeros((4, 6))}
+    opt = fo.scale_by_factored_rms(min_dim_size_to_factor=2)
+    with pytest.raises(ValueError, match=r"scale_by_factored_rms: grads\['W'\] has shape \(6, 4\)"):
+        opt.update({"W": jnp.zeros((6, 4))}, opt.init(params), params)
 
 
 @pytest.mark.parametrize("kwargs, match", [
