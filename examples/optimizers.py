@@ -1,4 +1,5 @@
-"""Every fnn.optim rule on a ravine: f(x, y) = 0.02 x^2 + 2 y^2, from (-9, 1.5).
+"""Every fnn.optim optimizer on a ravine: f(x, y) = 0.02 x^2 + 2 y^2, from (-9, 1.5), and a rule
+of your own written as a transform and chained with the library's parts.
 
 The valley floor (y = 0) is 100 times flatter than its walls. Plain SGD with a rate the walls
 allow bounces across the ravine and crawls along it; momentum builds speed along the floor;
@@ -8,6 +9,7 @@ if matplotlib is installed, draws the trajectories.
     python examples/optimizers.py [optimizers.png] [--steps 100]
 """
 import argparse
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +17,24 @@ import jax.numpy as jnp
 import fnn.optim as fo
 
 START = jnp.array([-9.0, 1.5])
+
+
+# A new rule is a transform: init(params) -> state, update(grads, state, params) -> (updates, state).
+class NoiseState(NamedTuple):
+    count: jax.Array   # (), int32: updates so far
+    key: jax.Array     # the PRNG key of the next draw
+
+
+def add_noise(eta: float = 0.1, gamma: float = 0.55, seed: int = 0) -> fo.Optimizer:
+    """g <- g + N(0, eta / (1 + t)^gamma) (Neelakantan et al. 2015, annealed gradient noise)."""
+    def update(grads, state, params=None, **extra):
+        key, draw = jax.random.split(state.key)
+        std = jnp.sqrt(eta / (1.0 + state.count) ** gamma)
+        noisy = jax.tree.map(lambda g: g + std * jax.random.normal(draw, g.shape, g.dtype), grads)
+        return noisy, NoiseState(state.count + 1, key)
+
+    return fo.Optimizer(lambda params: NoiseState(jnp.zeros([], jnp.int32), jax.random.PRNGKey(seed)), update)
+
 
 RULES = {  # name: optimizer (rates picked by hand for this loss)
     "sgd": fo.sgd(0.45),
@@ -32,6 +52,9 @@ RULES = {  # name: optimizer (rates picked by hand for this loss)
     "adafactor": fo.adafactor(0.3, momentum=0.9),
     "lamb": fo.lamb(fo.cosine_decay(0.3, 100)),
     "lars": fo.lars(fo.cosine_decay(0.1, 100), trust_coefficient=1.0),
+    # your own rule in a chain: noisy gradients, clipped, through Adam's direction and a schedule
+    "noisy adam": fo.chain(add_noise(0.5), fo.clip_by_global_norm(5.0), fo.scale_by_adam(),
+                           fo.scale_by_learning_rate(fo.warmup_cosine(0.0, 0.3, 10, 100))),
 }
 
 
@@ -57,7 +80,7 @@ def plot(paths, filename):
     import matplotlib.pyplot as plt
 
     xs, ys = jnp.meshgrid(jnp.linspace(-10, 2, 200), jnp.linspace(-2, 2, 100))
-    fig, axes = plt.subplots(5, 3, figsize=(12, 14), sharex=True, sharey=True)
+    fig, axes = plt.subplots(4, 4, figsize=(15, 11), sharex=True, sharey=True)
     for ax, (name, path) in zip(axes.flat, paths.items(), strict=True):
         ax.contour(xs, ys, ravine((xs, ys)), levels=jnp.geomspace(0.01, 10, 12), colors="0.8")
         ax.plot(path[:, 0], path[:, 1], ".-", ms=2, lw=0.8)
