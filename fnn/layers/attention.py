@@ -1,0 +1,281 @@
+"""Attention with hand-derived backward passes: dot-product (plain and scaled), additive
+(Bahdanau) and multi-head. Arrays are laid out as `jax.nn.dot_product_attention`'s:
+q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), weights (B, H, T_q, T_k).
+
+A boolean `mask` (True = may attend) broadcasts to (B, H, T_q, T_k); `causal=True` lets
+query i see keys j <= i + (T_k - T_q) (the last T_q positions of a longer key sequence,
+as in incremental decoding). A row with every key masked gets weights 0 and output 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core import Layer, check_example_shape, check_input, is_multi_shape
+from ..gradcheck import Case, FunctionCase
+from ..initializers import Initializer, glorot_uniform, zeros
+
+
+def _full_mask(name, mask, causal, shape):
+    """The (B, H, T_q, T_k) boolean mask, or None when every key may be seen."""
+    b, h, tq, tk = shape
+    if mask is not None:
+        try:
+            np.broadcast_shapes(np.shape(mask), shape)
+        except ValueError:
+            raise ValueError(f"{name}: mask of shape {np.shape(mask)} does not broadcast to "
+                             f"(B, H, T_q, T_k) = {shape}") from None
+        mask = jnp.broadcast_to(jnp.asarray(mask, bool), shape)
+    if causal:
+        lower = jnp.tril(jnp.ones((tq, tk), bool), k=tk - tq)
+        mask = lower if mask is None else mask & lower
+    return mask
+
+
+def _masked_softmax(s, mask):
+    """P = softmax(s) over the last axis on the allowed keys; 0 on masked keys and on rows with none."""
+    if mask is None:
+        return jax.nn.softmax(s, axis=-1)
+    s = jnp.where(mask, s, jnp.finfo(s.dtype).min)
+    e = jnp.where(mask, jnp.exp(s - s.max(axis=-1, keepdims=True)), 0)
+    z = e.sum(axis=-1, keepdims=True)
+    return e / jnp.where(z > 0, z, 1)
+
+
+def softmax_backward(p, dp):
+    """dS = P * (dP - rowsum(dP * P)): the softmax Jacobian-vector product (0 where P is 0)."""
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+
+
+class AttentionFunction(NamedTuple):
+    """out = P V,  P = softmax(scale * Q K^T + mask)  (per batch and head); a record with its backward.
+
+    Shapes: q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) -> out (B, T_q, H, D_v),
+        weights P (B, H, T_q, T_k).  scale: None means 1 / sqrt(D).
+    Backward (`.backward(q, k, v, weights, dout, dweights=None) -> (dq, dk, dv)`):
+        dV = P^T dO     dP = dO V^T (+ dweights)     dS = P * (dP - rowsum(dP * P))
+        dQ = scale dS K     dK = scale dS^T Q;   masked keys get exactly zero gradient.
+    """
+    name: str
+    scale: float | None
+
+    def _scale(self, q):
+        return 1.0 / np.sqrt(q.shape[-1]) if self.scale is None else self.scale
+
+    def __call__(self, q, k, v, *, mask=None, causal=False):
+        if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
+            raise ValueError(f"{self.name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
+                             f"got q {q.shape}, k {k.shape}, v {v.shape}")
+        s = jnp.einsum("bqhd,bkhd->bhqk", q, k) * jnp.asarray(self._scale(q), q.dtype)
+        p = _masked_softmax(s, _full_mask(self.name, mask, causal, s.shape))
+        return jnp.einsum("bhqk,bkhd->bqhd", p, v), p
+
+    def backward(self, q, k, v, weights, dout, dweights=None):
+        p, scale = weights, jnp.asarray(self._scale(q), q.dtype)
+        dv = jnp.einsum("bhqk,bqhd->bkhd", p, dout)
+        dp = jnp.einsum("bqhd,bkhd->bhqk", dout, v)
+        ds = softmax_backward(p, dp if dweights is None else dp + dweights) * scale
+        return jnp.einsum("bhqk,bkhd->bqhd", ds, k), jnp.einsum("bhqk,bqhd->bkhd", ds, q), dv
+
+
+dot_product_attention = AttentionFunction("dot_product_attention", 1.0)
+scaled_dot_product_attention = AttentionFunction("scaled_dot_product_attention", None)
+
+
+def _split_inputs(name, x, cross):
+    """(query, keys/values, mask) from x: self-attention takes x or (x, mask); cross (q, kv[, mask])."""
+    parts = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    want = (2, 3) if cross else (1, 2)
+    if len(parts) not in want:
+        form = "(query, keys_values) or (query, keys_values, mask)" if cross else "x or (x, mask)"
+        raise TypeError(f"{name}: expected {form}, got {len(parts)} inputs")
+    q, rest = parts[0], parts[1:]
+    kv = rest[0] if cross else q
+    mask = rest[-1] if len(rest) == (2 if cross else 1) else None
+    for a, what in ((q, "query"), (kv, "keys/values")):
+        check_input(name, a)
+        if a.ndim != 3:
+            raise ValueError(f"{name}: expected the {what} of shape (B, T, E), got {a.shape}")
+    return q, kv, mask
+
+
+def _example_shapes(name, in_shape, cross):
+    shapes = tuple(in_shape) if is_multi_shape(in_shape) else (in_shape,)
+    for s in shapes[:2 if cross else 1]:
+        check_example_shape(name, s, "(T, E)", rank=2)
+    return shapes[0], (shapes[1] if cross else shapes[0])
+
+
+def _check_features(name, pairs):
+    for a, W in pairs:
+        if a.shape[-1] != W.shape[0]:
+            raise ValueError(f"{name}: expected inputs of shape (B, T, {W.shape[0]}), got {a.shape}")
+
+
+def _split_heads(a, heads):
+    return a.reshape(*a.shape[:-1], heads, a.shape[-1] // heads)
+
+
+def _affine_backward(a, da, W):
+    """For y = a @ W + b: dW = a^T dy, db = sum dy, da = dy W^T (sums over every leading axis)."""
+    a2, da2 = a.reshape(-1, a.shape[-1]), da.reshape(-1, da.shape[-1])
+    return a2.T @ da2, da2.sum(axis=0), da @ W.T
+
+
+def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None, *, cross: bool = False,
+                       causal: bool = False, return_weights: bool = False, W_init: Initializer = glorot_uniform,
+                       name: str = "MultiHeadAttention") -> Layer:
+    """y = concat_h(softmax(Q_h K_h^T / sqrt(D) + mask) V_h) W_o + b_o, with Q = x_q W_q + b_q,
+    K = x_kv W_k + b_k, V = x_kv W_v + b_v (PyTorch's nn.MultiheadAttention, transposed).
+
+    Input: self-attention x or (x, mask); cross=True: (x_q, x_kv) or (x_q, x_kv, mask);
+        mask broadcasts to (B, H, T_q, T_k), True = may attend.  return_weights: y is (out, P).
+    Shapes: x_q (B, T_q, E), x_kv (B, T_k, E_kv) -> (B, T_q, out_dim or E);  W_q (E, H*D),
+        W_k, W_v (E_kv, H*D), W_o (H*D, out_dim or E), biases (H*D,) and (out_dim or E,).
+    Backward: dW_o = O^T dy, dO = dy W_o^T; dQ, dK, dV from `scaled_dot_product_attention.backward`;
+        dW_* = x^T d*, dx_q = dQ W_q^T, dx_kv = dK W_k^T + dV W_v^T (self: dx = the sum of all three).
+    """
+    for arg, value in (("num_heads", num_heads), ("head_dim", head_dim), ("out_dim", out_dim or 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+    inner, attend = num_heads * head_dim, scaled_dot_product_attention._replace(name=name)
+
+    def init(key, in_shape):
+        (t_q, e_q), (_, e_kv) = _example_shapes(name, in_shape, cross)
+        e_out = out_dim or e_q
+        keys = jax.random.split(key, 4)
+        params = {"W_q": W_init(keys[0], (e_q, inner), jnp.float32), "b_q": zeros(None, (inner,), jnp.float32),
+                  "W_k": W_init(keys[1], (e_kv, inner), jnp.float32), "b_k": zeros(None, (inner,), jnp.float32),
+                  "W_v": W_init(keys[2], (e_kv, inner), jnp.float32), "b_v": zeros(None, (inner,), jnp.float32),
+                  "W_o": W_init(keys[3], (inner, e_out), jnp.float32), "b_o": zeros(None, (e_out,), jnp.float32)}
+        return (t_q, e_out), params, ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del key, train
+        x_q, x_kv, mask = _split_inputs(name, x, cross)
+        _check_features(name, ((x_q, params["W_q"]), (x_kv, params["W_k"])))
+        q, k, v = (_split_heads(a @ params[f"W_{n}"] + params[f"b_{n}"], num_heads)
+                   for a, n in ((x_q, "q"), (x_kv, "k"), (x_kv, "v")))
+        out, p = attend(q, k, v, mask=mask, causal=causal)
+        o = out.reshape(*out.shape[:2], inner)
+        y = o @ params["W_o"] + params["b_o"]
+        return ((y, p) if return_weights else y), state, (x_q, x_kv, q, k, v, p, o, mask)
+
+    def backward(params, cache, dy):
+        x_q, x_kv, q, k, v, p, o, mask = cache
+        dy, dweights = dy if return_weights else (dy, None)
+        dW_o, db_o, do = _affine_backward(o, dy, params["W_o"])
+        grads, dx = {"W_o": dW_o, "b_o": db_o}, {}
+        dq, dk, dv = attend.backward(q, k, v, p, _split_heads(do, num_heads), dweights)
+        for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
+            grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da.reshape(*da.shape[:2], inner),
+                                                                       params[f"W_{n}"])
+        if not cross:
+            dself = dx["q"] + dx["k"] + dx["v"]
+            return grads, (dself if mask is None else (dself, None))
+        return grads, (dx["q"], dx["k"] + dx["v"], *(() if mask is None else (None,)))
+
+    return Layer(init, forward, backward, name)
+
+
+def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: Initializer = glorot_uniform,
+                      name: str = "AdditiveAttention") -> Layer:
+    """Bahdanau attention: s_qk = v . tanh(q_t W_q + m_k W_k),  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
+
+    Input: (query, memory) or (query, memory, mask); mask broadcasts to (B, T_q, T_k).
+    Shapes: query (B, T_q, D_q), memory (B, T_k, D_m) -> context (B, T_q, D_m) (and P (B, T_q, T_k)
+        with return_weights);  W_q (D_q, A), W_k (D_m, A), v (A,).
+    Backward: E = tanh(...) (B, T_q, T_k, A);  dm = P^T dc + (sum_q dE) W_k^T,  dP = dc m^T (+ dP_out),
+        dS = P * (dP - rowsum(dP * P)),  dv = sum dS E,  dE = dS v (1 - E^2),
+        dW_q = q^T sum_k dE,  dq = (sum_k dE) W_q^T,  dW_k = m^T sum_q dE.
+    """
+    if isinstance(attn_dim, bool) or not isinstance(attn_dim, int) or attn_dim < 1:
+        raise ValueError(f"{name}: attn_dim must be a positive int, got {attn_dim!r}")
+
+    def init(key, in_shape):
+        (t_q, d_q), (_, d_m) = _example_shapes(name, in_shape, True)
+        k1, k2, k3 = jax.random.split(key, 3)
+        params = {"W_q": W_init(k1, (d_q, attn_dim), jnp.float32), "W_k": W_init(k2, (d_m, attn_dim), jnp.float32),
+                  "v": jax.random.normal(k3, (attn_dim,), jnp.float32) / math.sqrt(attn_dim)}
+        return (t_q, d_m), params, ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del key, train
+        q, m, mask = _split_inputs(name, x, True)
+        _check_features(name, ((q, params["W_q"]), (m, params["W_k"])))
+        e = jnp.tanh((q @ params["W_q"])[:, :, None] + (m @ params["W_k"])[:, None])
+        s = e @ params["v"]
+        full = _full_mask(name, None if mask is None else jnp.asarray(mask)[:, None], False,
+                          (s.shape[0], 1, *s.shape[1:]))
+        p = _masked_softmax(s, None if full is None else full[:, 0])
+        c = jnp.einsum("bqk,bkd->bqd", p, m)
+        return ((c, p) if return_weights else c), state, (q, m, e, p, mask)
+
+    def backward(params, cache, dy):
+        q, m, e, p, mask = cache
+        dc, dweights = dy if return_weights else (dy, None)
+        dp = jnp.einsum("bqd,bkd->bqk", dc, m)
+        ds = softmax_backward(p, dp if dweights is None else dp + dweights)
+        de = ds[..., None] * params["v"] * (1 - e * e)
+        dW_q, _, dq = _affine_backward(q, de.sum(axis=2), params["W_q"])
+        dW_k, _, dm_k = _affine_backward(m, de.sum(axis=1), params["W_k"])
+        grads = {"W_q": dW_q, "W_k": dW_k, "v": jnp.einsum("bqk,bqka->a", ds, e)}
+        dm = jnp.einsum("bqk,bqd->bkd", p, dc) + dm_k
+        return grads, (dq, dm, *(() if mask is None else (None,)))
+
+    return Layer(init, forward, backward, name)
+
+
+def _with_mask(layer: Layer, mask: np.ndarray) -> Layer:
+    """`layer` fed a fixed mask after its float inputs (for the gradient-check table)."""
+    def forward(params, state, x, *, key=None, train=False):
+        parts = tuple(x) if isinstance(x, tuple) else (x,)
+        return layer.forward(params, state, (*parts, jnp.asarray(mask)), key=key, train=train)
+
+    def backward(params, cache, dy):
+        dparams, dx = layer.backward(params, cache, dy)
+        floats = tuple(dx[:-1])                 # the mask's cotangent (None) dropped
+        return dparams, floats[0] if len(floats) == 1 else floats
+
+    return layer._replace(forward=forward, backward=backward)
+
+
+_PAD = np.array([[True] * 4 + [False] * 2, [True] * 6, [True] * 2 + [False] * 4])[:, None, None, :]  # (3,1,1,6)
+_ROW_GAPS = np.tril(np.ones((5, 6), bool), 1) | np.eye(5, 6, 4, dtype=bool)         # (T_q=5, T_k=6)
+
+def _function_case(function, t_q, t_k, **options):
+    def make(key):
+        q, k, v = (jax.random.normal(kk, (2, t, 2, 3), jnp.float64) for kk, t in zip(jax.random.split(key, 3),
+                                                                                   (t_q, t_k, t_k)))
+
+        def hand_vjp(primals, cotangent):
+            out, weights = function(*primals, **options)
+            return function.backward(*primals, weights, cotangent)
+        return (lambda *qkv: function(*qkv, **options)[0]), hand_vjp, (q, k, v)
+    return make
+
+
+CASES = (
+    FunctionCase("scaled_dot_product_attention", _function_case(scaled_dot_product_attention, 5, 6)),
+    FunctionCase("scaled_dot_product_attention-causal",
+                 _function_case(scaled_dot_product_attention, 5, 6, causal=True)),
+    FunctionCase("scaled_dot_product_attention-mask-T1",
+                 _function_case(scaled_dot_product_attention, 1, 6, mask=_PAD[:2])),
+    FunctionCase("dot_product_attention-mask+causal",
+                 _function_case(dot_product_attention, 5, 6, mask=_ROW_GAPS, causal=True)),
+    Case("MultiHeadAttention-self", lambda: MultiHeadAttention(2, 3), (6, 4)),
+    Case("MultiHeadAttention-self-T1", lambda: MultiHeadAttention(2, 3), (1, 4)),
+    Case("MultiHeadAttention-causal", lambda: MultiHeadAttention(2, 3, causal=True), (6, 4)),
+    Case("MultiHeadAttention-padding-mask", lambda: _with_mask(MultiHeadAttention(2, 3), _PAD), (6, 4)),
+    Case("MultiHeadAttention-cross", lambda: MultiHeadAttention(2, 3, 5, cross=True), ((5, 4), (6, 3))),
+    Case("MultiHeadAttention-cross-mask",
+         lambda: _with_mask(MultiHeadAttention(2, 3, cross=True), _ROW_GAPS), ((5, 4), (6, 3))),
+    Case("MultiHeadAttention-cross-Tq1", lambda: MultiHeadAttention(1, 2, cross=True, causal=True), ((1, 4), (6, 3))),
+    Case("AdditiveAttention", lambda: AdditiveAttention(4), ((5, 3), (6, 2))),
+    Case("AdditiveAttention-mask", lambda: _with_mask(AdditiveAttention(4), _PAD[:, 0]), ((5, 3), (6, 2))),
+    Case("AdditiveAttention-T1", lambda: AdditiveAttention(4), ((1, 3), (1, 2))),
+)

@@ -1,0 +1,114 @@
+"""Attention: values against jax.nn.dot_product_attention and hand-written formulas, masks and
+causal masking, fully masked rows, errors; the gradient checks of every row are in CASES."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+from fnn.layers.attention import (
+    AdditiveAttention,
+    MultiHeadAttention,
+    dot_product_attention,
+    scaled_dot_product_attention,
+)
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _qkv(t_q=5, t_k=7, heads=2, d=4, dtype=jnp.float64):
+    kq, kk, kv = jax.random.split(KEY, 3)
+    return (jax.random.normal(kq, (3, t_q, heads, d), dtype), jax.random.normal(kk, (3, t_k, heads, d), dtype),
+            jax.random.normal(kv, (3, t_k, heads, d), dtype))
+
+
+@pytest.mark.parametrize("options", [{}, {"is_causal": True}, {"mask": "padding"}])
+def test_matches_jax_dot_product_attention(options):
+    q, k, v = _qkv(t_q=7)
+    mask = np.arange(7)[None, None, None, :] < np.array([7, 4, 2])[:, None, None, None] \
+        if options.get("mask") == "padding" else None
+    ours, weights = scaled_dot_product_attention(q, k, v, mask=mask, causal=options.get("is_causal", False))
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=options.get("is_causal", False))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)   # jax.nn takes its softmax in float32
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-12)
+
+
+def test_plain_dot_product_has_no_scale():
+    q, k, v = _qkv()
+    s = jnp.einsum("bqhd,bkhd->bhqk", q, k)
+    p = jnp.exp(s - s.max(-1, keepdims=True))
+    p = p / p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(dot_product_attention(q, k, v)[1], p, rtol=1e-12)
+
+
+def test_masked_keys_get_zero_weight_and_zero_gradient():
+    q, k, v = _qkv()
+    mask = np.ones((3, 1, 5, 7), bool)
+    mask[:, :, :, 5:] = False                   # the last two keys are padding
+    mask[1, :, 2, :] = False                    # one query sees nothing at all
+    out, p = scaled_dot_product_attention(q, k, v, mask=mask)
+    assert np.all(p[..., 5:] == 0) and np.all(p[1, :, 2] == 0) and np.all(out[1, 2] == 0)
+    dq, dk, dv = scaled_dot_product_attention.backward(q, k, v, p, jnp.ones_like(out))
+    assert np.all(dk[:, 5:] == 0) and np.all(dv[:, 5:] == 0) and np.all(dq[1, 2] == 0)
+
+
+def test_causal_with_longer_keys_sees_the_past_only():
+    q, k, v = _qkv(t_q=2, t_k=5)
+    _, p = scaled_dot_product_attention(q, k, v, causal=True)
+    assert np.all(p[:, :, 0, 4] == 0) and np.all(p[:, :, 0, :4] > 0) and np.all(p[:, :, 1] > 0)
+
+
+def test_multihead_hand_computed_value():
+    """One head, identity projections, zero biases: y = softmax(x x^T / sqrt(2)) x."""
+    layer = MultiHeadAttention(1, 2)
+    x = jnp.array([[[1.0, 0.0], [0.0, 1.0]]], jnp.float64)
+    eye = jnp.eye(2, dtype=jnp.float64)
+    params = {n: eye for n in ("W_q", "W_k", "W_v", "W_o")} | {n: jnp.zeros(2) for n in ("b_q", "b_k", "b_v", "b_o")}
+    a = np.exp(1 / np.sqrt(2))
+    expected = np.array([[a, 1], [1, a]]) / (a + 1)
+    np.testing.assert_allclose(layer.apply(params, (), x)[0][0], expected, rtol=1e-12)
+
+
+def test_manual_multihead_with_mask_trains_under_jax_grad():
+    layer = MultiHeadAttention(2, 3, return_weights=False)
+    _, params, state = layer.init(KEY, (6, 4))
+    params = fnn.cast(params, jnp.float64)
+    x = jax.random.normal(KEY, (3, 6, 4), jnp.float64)
+    mask = np.arange(6)[None, None, None, :] < np.array([6, 3, 1])[:, None, None, None]
+    loss = lambda lay: (lambda p, xx: jnp.sum(lay.apply(p, state, (xx, mask))[0] ** 2))
+    g_auto = jax.grad(loss(layer), argnums=(0, 1))(params, x)
+    g_hand = jax.grad(loss(fnn.manual(layer)), argnums=(0, 1))(params, x)
+    for a, h in zip(jax.tree.leaves(g_auto), jax.tree.leaves(g_hand)):
+        np.testing.assert_allclose(h, a, rtol=1e-10, atol=1e-12)
+
+
+def test_weights_output_carries_its_own_gradient():
+    layer = MultiHeadAttention(2, 2, return_weights=True)
+    _, params, state = layer.init(KEY, (4, 3))
+    params = fnn.cast(params, jnp.float64)
+    x = jax.random.normal(KEY, (2, 4, 3), jnp.float64)
+    f = lambda lay: (lambda p: sum(jnp.sum(jnp.sin(t)) for t in lay.apply(p, state, x)[0]))
+    auto, hand = jax.grad(f(layer))(params), jax.grad(f(fnn.manual(layer)))(params)
+    for a, h in zip(jax.tree.leaves(auto), jax.tree.leaves(hand)):
+        np.testing.assert_allclose(h, a, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: scaled_dot_product_attention(*_qkv()[:2], _qkv(t_k=6)[2]), r"^scaled_dot_product_attention: expected q"),
+    (lambda: scaled_dot_product_attention(*_qkv(), mask=np.ones((2, 5), bool)),
+     r"^scaled_dot_product_attention: mask of shape \(2, 5\) does not broadcast to "
+     r"\(B, H, T_q, T_k\) = \(3, 2, 5, 7\)$"),
+    (lambda: MultiHeadAttention(0, 4), r"^MultiHeadAttention: num_heads must be a positive int, got 0$"),
+    (lambda: MultiHeadAttention(2, 4).init(KEY, (32, 5, 8)), r"^MultiHeadAttention: expected in_shape \(T, E\)"),
+    (lambda: MultiHeadAttention(2, 4, cross=True).apply(
+        MultiHeadAttention(2, 4, cross=True).init(KEY, ((3, 4), (5, 4)))[1], (), jnp.ones((1, 3, 4), jnp.float32)),
+     r"^MultiHeadAttention: expected \(query, keys_values\)"),
+    (lambda: AdditiveAttention(3).apply(AdditiveAttention(3).init(KEY, ((3, 4), (5, 2)))[1], (),
+                                        (jnp.ones((1, 3, 5), jnp.float32), jnp.ones((1, 5, 2), jnp.float32))),
+     r"^AdditiveAttention: expected inputs"),
+])
+def test_bad_input_names_the_function_or_layer(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
