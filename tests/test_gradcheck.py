@@ -1,10 +1,18 @@
 """Every CASES row in fnn (layers, activations, losses) passes the gradient check:
-hand-derived vs jax.vjp below 1e-9 relative in float64, central differences ~1e-6."""
+hand-derived vs jax.vjp below 1e-9 relative in float64, central differences ~1e-6.
+The check runs in float64 even with x64 off; a filter that matches nothing is an error."""
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import pytest
 
+import fnn.core
 from fnn import Layer, gradcheck
 from fnn.layers import Dense
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CASES = gradcheck.discover_cases()
 
@@ -40,3 +48,46 @@ def test_format_table_lists_every_report():
     reports = [gradcheck.Report("a", 1e-12, 1e-9, True), gradcheck.Report("b", 1.0, 1.0, False)]
     table = gradcheck.format_table(reports)
     assert "a" in table and "PASS" in table and "FAIL" in table
+
+
+def test_the_row_types_live_in_gradcheck_not_core():
+    assert not hasattr(fnn.core, "Case") and not hasattr(fnn.core, "FunctionCase")
+    kinds = {type(c) for c in CASES}
+    assert kinds == {gradcheck.Case, gradcheck.FunctionCase}
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """A fresh interpreter (x64 off, as a user's) in the repository root."""
+    return subprocess.run([sys.executable, *(["-c", code] if code else []), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_check_layer_runs_in_float64_with_x64_off():
+    code = ("import jax, fnn.layers as L, fnn.gradcheck as g\n"
+            "r = g.check_layer(L.Dense(4), (3,), key=jax.random.PRNGKey(0))\n"
+            "print(jax.config.jax_enable_x64, jax.numpy.ones(1).dtype, r.passed, r.fd_error < 1e-6)")
+    result = _python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "float32", "True", "True"]   # passed; x64 left as it was
+
+
+def test_check_function_casts_float32_inputs_to_float64():
+    x = jax.numpy.linspace(-2.0, 2.0, 6, dtype=jax.numpy.float32)
+    report = gradcheck.check_function(jax.numpy.sin, lambda p, ct: (ct * jax.numpy.cos(p[0]),), (x,),
+                                      key=jax.random.PRNGKey(0))
+    assert report.passed and report.fd_error < 1e-6, report
+
+
+def test_select_cases_filters_and_refuses_a_filter_that_matches_nothing():
+    assert [c.name for c in gradcheck.select_cases("dense-3")] == ["Dense-3d"]      # any case
+    assert len(gradcheck.select_cases()) == len(CASES)
+    with pytest.raises(ValueError, match=r"no gradcheck case name contains 'Dens3d'; close names: .*Dense-3d"):
+        gradcheck.select_cases("Dens3d")
+    with pytest.raises(ValueError, match=r"no gradcheck case name contains 'typo'; names look like \w"):
+        gradcheck.select_cases("typo")
+
+
+def test_cli_only_typo_exits_2_with_one_line():
+    result = _python("", "-m", "fnn", "gradcheck", "--only", "typo")
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "no gradcheck case name contains 'typo'" in result.stderr
