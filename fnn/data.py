@@ -246,6 +246,9 @@ def epoch_batches(key: jax.Array, x: Array, y: Array, batch_size: int, *,
                   drop_remainder: bool = True) -> tuple[jax.Array, jax.Array]:
     """Shuffle with `key` and cut into equal batches: x (N, ...) -> (S, B, ...), y (N, ...) -> (S, B, ...).
 
+    x and y may be pytrees of arrays (`(tokens, lengths)`, `(labels, weights)`), every leaf
+    with the example axis first; each leaf is cut alike.
+
     S = N // B with `drop_remainder` (the left-out examples change with the key), else
     ceil(N / B) with the last batch topped up from the start of the same permutation.
     Static shapes: jit it with `batch_size` static and `lax.scan` over the first axis.
@@ -254,23 +257,30 @@ def epoch_batches(key: jax.Array, x: Array, y: Array, batch_size: int, *,
     if drop_remainder and n < batch_size:
         raise ValueError(f"epoch_batches: batch_size {batch_size} exceeds the {n} examples "
                          f"(pass drop_remainder=False to get one padded batch)")
-    return _shuffled_batches(key, jnp.asarray(x), jnp.asarray(y), batch_size, drop_remainder)
+    return _shuffled_batches(key, jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y),
+                             batch_size, drop_remainder)
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))  # one compile per shape, also when called eagerly
 def _shuffled_batches(key, x, y, batch_size, drop_remainder):
-    n = x.shape[0]
+    n = jax.tree.leaves(x)[0].shape[0]
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
     perm = jnp.resize(jax.random.permutation(key, n), (steps * batch_size,))  # repeats to top up
     cut = lambda a: a[perm].reshape(steps, batch_size, *a.shape[1:])
-    return cut(x), cut(y)
+    return jax.tree.map(cut, x), jax.tree.map(cut, y)
 
 
 def batches(x: Array, y: Array, batch_size: int) -> Iterator[tuple[Array, Array]]:
-    """Consecutive batches in order, covering every example once; the last may be smaller."""
+    """Consecutive batches in order, covering every example once; the last may be smaller.
+    x and y may be pytrees of arrays, examples first."""
     n = _check_pair("batches", x, y, batch_size)
     for start in range(0, n, batch_size):
-        yield x[start:start + batch_size], y[start:start + batch_size]
+        cut = functools.partial(_rows, start=start, stop=start + batch_size)
+        yield jax.tree.map(cut, x), jax.tree.map(cut, y)
+
+
+def _rows(a, *, start, stop):
+    return a[start:stop]
 
 
 def padded_batches(x: Array, y: Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -280,18 +290,18 @@ def padded_batches(x: Array, y: Array, batch_size: int) -> tuple[jax.Array, jax.
     padding (zeros) only at the end of the last batch, where mask is False.
     """
     _check_pair("padded_batches", x, y, batch_size)
-    return _padded(jnp.asarray(x), jnp.asarray(y), batch_size)
+    return _padded(jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y), batch_size)
 
 
 @functools.partial(jax.jit, static_argnums=2)
 def _padded(x, y, batch_size):
-    n = x.shape[0]
+    n = jax.tree.leaves(x)[0].shape[0]
     steps = -(-n // batch_size)
 
     def cut(a):
         a = jnp.concatenate([a, jnp.zeros((steps * batch_size - n, *a.shape[1:]), a.dtype)])
         return a.reshape(steps, batch_size, *a.shape[1:])
-    return cut(x), cut(y), (jnp.arange(steps * batch_size) < n).reshape(steps, batch_size)
+    return jax.tree.map(cut, x), jax.tree.map(cut, y), (jnp.arange(steps * batch_size) < n).reshape(steps, batch_size)
 
 
 def train_val_split(x: Array, y: Array, val_size: int | float = 0.1, key: jax.Array | None = None
@@ -322,9 +332,10 @@ _permutation = jax.jit(jax.random.permutation, static_argnums=1)
 def _check_pair(fn: str, x: Array, y: Array, batch_size: int) -> int:
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"{fn}: batch_size must be a positive int, got {batch_size!r}")
-    if np.ndim(x) < 1 or np.ndim(y) < 1 or np.shape(x)[0] != np.shape(y)[0]:
-        raise ValueError(f"{fn}: x and y must have the same leading length, got shapes "
-                         f"{np.shape(x)} and {np.shape(y)}")
-    if np.shape(x)[0] == 0:
+    shapes = [np.shape(a) for a in jax.tree.leaves((x, y))]
+    if not jax.tree.leaves(x) or not jax.tree.leaves(y) or len({s[:1] for s in shapes}) != 1 or () in shapes:
+        raise ValueError(f"{fn}: every array of x and y must have the same leading length, got shapes "
+                         f"{[np.shape(a) for a in jax.tree.leaves(x)]} and {[np.shape(a) for a in jax.tree.leaves(y)]}")
+    if shapes[0][0] == 0:
         raise ValueError(f"{fn}: the data set is empty")
-    return int(np.shape(x)[0])
+    return int(shapes[0][0])
