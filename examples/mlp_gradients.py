@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 import fnn
 from fnn import layers as L
-from fnn.losses import softmax_cross_entropy, softmax_cross_entropy_grad
+from fnn.losses import softmax_cross_entropy
 
 jax.config.update("jax_enable_x64", True)
 
@@ -17,7 +17,7 @@ labels = jnp.arange(8) % 5
 
 # 1. by hand: forward with a cache, the loss's own gradient, then backward
 logits, _, cache = model.forward(params, state, x)
-hand, _ = model.backward(params, cache, softmax_cross_entropy_grad(logits, labels))
+hand, _ = model.backward(params, cache, softmax_cross_entropy.grad(logits, labels))
 
 # 2. by autodiff, through the plain model and through fnn.manual(model)
 auto = jax.grad(lambda p: softmax_cross_entropy(model.apply(p, state, x)[0], labels))(params)

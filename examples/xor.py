@@ -1,11 +1,11 @@
 """XOR with a 2-4-1 sigmoid MLP trained by plain gradient descent on the MSE,
-using the hand-derived backward pass (model.forward -> mse_grad -> model.backward)."""
+using the hand-derived backward pass (model.forward -> mse.grad -> model.backward)."""
 import jax
 import jax.numpy as jnp
 
 import fnn
 from fnn import layers as L
-from fnn.losses import mse, mse_grad
+from fnn.losses import mse
 
 x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
@@ -17,7 +17,7 @@ _, params, state = model.init(jax.random.PRNGKey(0), (2,))
 @jax.jit
 def step(params):
     pred, _, cache = model.forward(params, state, x)
-    grads, _ = model.backward(params, cache, mse_grad(pred, y))
+    grads, _ = model.backward(params, cache, mse.grad(pred, y))
     params = jax.tree.map(lambda p, g: p - 2.0 * g, params, grads)   # learning rate 2.0
     return params, mse(pred, y)
 

@@ -135,11 +135,10 @@ def _backward(layer, path, params, cache, dy, inject, record):
 
 
 def loss_gradient(loss: Callable) -> Callable:
-    """`loss.grad` of a Loss record, else the hand gradient `fnn.losses.gradient_of` finds."""
+    """`loss.grad` of a Loss record (fnn.losses.Loss); TypeError for a loss without one."""
     if hasattr(loss, "grad"):
         return loss.grad
-    from ..losses import gradient_of
-    return gradient_of(loss)
+    raise TypeError(f"loss_gradient: {loss!r} has no hand gradient; build a fnn.losses.Loss(value_fn, grad_fn, name)")
 
 
 def run(model: Layer, params, state, x, *, key=None, train: bool = False, seed: Callable | None = None,
