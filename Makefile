@@ -17,7 +17,7 @@ data:
 	@bash scripts/install-data.sh
 
 train: $(VENV)/.installed data
-	$(PY) -m fnn train --model mlp --dataset fashion-mnist --epochs 10 --grads manual $(ARGS)
+	$(PY) -m fnn train --model mlp --dataset fashion-mnist --epochs 10 $(ARGS)  # into the next free runs/mlp-NNN
 
 test: $(VENV)/.installed data
 	$(VENV)/bin/ruff check fnn tests examples benchmarks

@@ -1,19 +1,19 @@
-"""`python -m fnn train | evaluate | gradcheck | summary`: the command line."""
+"""`fnn train | evaluate | predict | gradcheck | summary`: the command line (`python -m fnn ...`).
+
+Nothing imports this module: the choices it offers come from the library (`fnn.run_config`,
+`fnn.train.GRADS`/`LOOPS`, `fnn.models.MODELS`), and the run directories are `fnn.runs`.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import jax
 
-DATASETS = ("fashion-mnist", "mnist")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "nadam", "amsgrad",
-              "adabelief", "radam", "lion", "lamb", "lars", "adafactor")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "one_cycle")
+from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag
 
-
-class UsageError(Exception):
-    """A bad command-line value: printed as one line, exit code 2."""
+__all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,70 +23,87 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
+def _train_arguments(t: argparse.ArgumentParser) -> None:
+    """One option per run setting, its help and default from `run_config.SETTINGS`. Options the user
+    does not give stay absent (SUPPRESS), so `--resume` can tell a given flag from a default."""
+    for setting, (default, text) in SETTINGS.items():
+        shown = "" if default is None else f" (default: {default})"
+        t.add_argument(flag(setting), type=TYPES.get(setting, str), choices=CHOICES.get(setting),
+                       default=argparse.SUPPRESS, help=text + shown)
+    t.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default: the next free runs/<model>-NNN, e.g. runs/mlp-001)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a run from its last checkpoint (only --epochs and --loop may change)")
+    t.add_argument("--data-dir", default=None, help="where the data set's IDX files are "
+                   "(default: $FNN_DATA_DIR, ~/.cache/fnn, /usr/share/datasets)")
+    t.add_argument("--download", action="store_true", help="download the data set if it is not found")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `train`")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="last: the last epoch's; best: the lowest validation loss, or training loss "
+                        "without a validation set (default: last)")
+
+
+def _parser(prog: str = "fnn") -> argparse.ArgumentParser:
     from .models import MODELS
-    p = _Parser(prog="python -m fnn", description="fnn: train, evaluate and check models")
+    p = _Parser(prog=prog, description="fnn: train, evaluate and check models")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _train_arguments(sub.add_parser("train", help="train a model, with a checkpoint after every epoch"))
-    e = sub.add_parser("evaluate", help="reload a run's checkpoint and report test accuracy")
-    e.add_argument("run_dir")
-    e.add_argument("--data-dir", default=None)
+    e = sub.add_parser("evaluate", help="reload a run's checkpoint and report accuracy and loss")
+    _run_arguments(e)
+    e.add_argument("--split", choices=("test", "train", "val"), default="test",
+                   help="test set, the examples trained on, or the held-out validation examples (default: test)")
+    e.add_argument("--data-dir", default=None, help="where the data set's IDX files are")
+    r = sub.add_parser("predict", help="classify your own images (PNG/JPEG or .npy) with a trained run")
+    _run_arguments(r)
+    r.add_argument("images", nargs="+", metavar="IMAGE", help="image files, resized to 28x28 grayscale")
+    r.add_argument("--top", type=int, choices=range(1, 11), default=3, metavar="K",
+                   help="classes to show per image, 1-10 (default: 3)")
     g = sub.add_parser("gradcheck", help="check every layer, loss and activation against autodiff")
     g.add_argument("--only", default=None, help="substring filter on the case names")
     s = sub.add_parser("summary", help="print a model's layer table")
-    s.add_argument("--model", choices=sorted(MODELS), default="mlp")
+    s.add_argument("--model", choices=sorted(MODELS), default="mlp", help="the model (default: mlp)")
     return p
 
 
-def _train_arguments(t: argparse.ArgumentParser) -> None:
-    from .models import MODELS
-    t.add_argument("--model", choices=sorted(MODELS), default="mlp")
-    t.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
-    t.add_argument("--epochs", type=_positive(int), default=10)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument("--lr", type=_positive(float), default=1e-3)
-    t.add_argument("--schedule", choices=SCHEDULES, default="cosine")
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--dropout", type=float, default=None, help="override the model's dropout rate")
-    t.add_argument("--label-smoothing", type=float, default=0.1)
-    t.add_argument("--batch-size", type=_positive(int), default=64)
-    t.add_argument("--grads", choices=("autodiff", "manual"), default="autodiff")
-    t.add_argument("--loop", choices=("auto", "scan", "step"), default="auto")
-    t.add_argument("--val-size", type=int, default=None,
-                   help="examples held out of train for validation (default: 5000 for mlp, 0 for cnn)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=_positive(int), default=None, help="use only the first N training examples")
-    t.add_argument("--data-dir", default=None)
-    t.add_argument("--download", action="store_true", help="download the data set if it is not found")
-    t.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>)")
-    t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
-    t.add_argument("--no-progress", action="store_true")
+def _prog(argv0: str) -> str:
+    """'fnn' for the installed script, 'python -m fnn' for the module."""
+    name = os.path.basename(argv0 or "fnn")
+    return "python -m fnn" if name in ("__main__.py", "-m", "-c", "") else name
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    prog = prog or _prog(sys.argv[0] if sys.argv else "fnn")
+    args = _parser(prog).parse_args(argv)
+    args.prog = prog
     try:
-        if args.command == "gradcheck":
-            return _gradcheck(args)
-        if args.command == "summary":
-            from .models import MODELS
-            from .summary import summary
-            print(summary(MODELS[args.model](), (28, 28, 1)))
-            return 0
-        from . import runs
-        return runs.train(args) if args.command == "train" else runs.evaluate_run(args)
+        return _dispatch(args)
     except UsageError as err:
-        print(f"python -m fnn {args.command}: {err}", file=sys.stderr)
+        print(f"{prog} {args.command}: {err}", file=sys.stderr)
         return 2
+    except RunError as err:
+        print(f"{prog} {args.command}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "gradcheck":
+        return _gradcheck(args)
+    if args.command == "summary":
+        from .models import MODELS
+        from .summary import summary
+        print(summary(MODELS[args.model](), (28, 28, 1)))
+        return 0
+    from . import runs
+    run = {"train": runs.train, "evaluate": runs.evaluate_run, "predict": runs.predict_run}
+    return run[args.command](args)
 
 
 def _gradcheck(args) -> int:

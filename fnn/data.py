@@ -240,6 +240,54 @@ def _images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np
     return (images.astype(np.float32) / np.float32(255.0))[..., None], labels.astype(np.int32)
 
 
+# ---------------------------------------------------------------- one image
+
+CLASS_NAMES = {"fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                  "Sneaker", "Bag", "Ankle boot"), "mnist": tuple("0123456789")}
+
+
+def load_image(path: str | os.PathLike, shape: tuple = (28, 28, 1), *, invert: str = "auto") -> np.ndarray:
+    """One image made to look like the training data: grayscale `shape` = (H, W, 1) float32 in [0, 1].
+
+    Reads `.npy` ((H, W) or (H, W, 1|3|4); values above 1 are divided by 255) and, with Pillow,
+    PNG/JPEG; colour becomes luminance, the image is resized (antialiased), and invert="auto"
+    inverts an image with a light border (dark on light, unlike Fashion-MNIST); "yes"/"no" force it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"load_image: no file at {path}")
+    if path.suffix.lower() == ".npy":
+        read = lambda: np.load(path, allow_pickle=False)
+    else:
+        try:
+            from PIL import Image
+        except ImportError:
+            raise ValueError(f"load_image: reading {path} needs Pillow (pip install pillow)") from None
+        read = lambda: np.asarray(Image.open(path).convert("L"))
+    try:
+        array = read()
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"load_image: {path} is not a readable image ({err})") from None
+    return _as_example(array, str(path), shape, invert)
+
+
+def _as_example(a: np.ndarray, name: str, shape: tuple, invert: str) -> np.ndarray:
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        a = a[..., 0] if a.shape[-1] == 1 else a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if a.ndim != 2 or min(a.shape) < 1 or a.dtype.kind not in "biuf":
+        raise ValueError(f"load_image: {name} holds {a.dtype} of shape {a.shape}; expected a 2-D image "
+                         f"(H, W) or (H, W, 1|3|4) of numbers")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"load_image: {name} has non-finite pixels")
+    a = a / 255.0 if a.max() > 1.0 else a
+    a = np.asarray(jax.image.resize(jnp.asarray(a, jnp.float32), shape[:2], "linear", antialias=True))
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if invert == "yes" or (invert == "auto" and border.mean() > 0.5):
+        a = 1.0 - a
+    return np.clip(a, 0.0, 1.0).astype(np.float32).reshape(shape)
+
+
 # --------------------------------------------------------------------- batching
 
 def epoch_batches(key: jax.Array, x: Array, y: Array, batch_size: int, *,

@@ -1,66 +1,223 @@
-"""python -m fnn: train / resume / evaluate on a small real subset; one-line errors."""
+"""The command line, run as a user runs it (`python -m fnn ...` in a subprocess) on a small real subset.
+
+One trained run (1 epoch, 500 examples) is shared by the module; tests that change a run copy it.
+"""
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fnn import checkpoint
-from fnn.cli import main
+from fnn.cli import _prog, main
 
+ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("/usr/share/datasets/fashion-mnist")
-needs_data = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
-SMALL = ["--limit", "1200", "--val-size", "200", "--batch-size", "100", "--no-progress", "--loop", "scan"]
+pytestmark = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
+SMALL = ["--limit", "600", "--val-size", "100", "--batch-size", "50", "--no-progress", "--loop", "scan"]
 
 
-@needs_data
-def test_train_resume_and_evaluate(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "--epochs", "1", "--out", str(run), *SMALL]) == 0
-    assert (run / "checkpoint.safetensors").exists() and (run / "curves.png").exists()
-    history = json.loads((run / "history.json").read_text())
-    assert len(history["train_loss"]) == 1 and history["test"]["accuracy"] > 0.3
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "epochs": 2}))
-    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
-    assert "resuming" in capsys.readouterr().out
-    assert checkpoint.read_info(run / "checkpoint.safetensors").step == 2
-    assert len(json.loads((run / "history.json").read_text())["train_loss"]) == 2
-    assert main(["evaluate", str(run)]) == 0
-    assert "test accuracy" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+def fnn_cli(*argv, cwd=None, cache=None, popen=False):
+    """`python -m fnn ARGV` on this checkout; compiled programs shared through JAX's cache."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if cache is not None:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    cmd = [sys.executable, "-m", "fnn", *map(str, argv)]
+    if popen:
+        return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(cmd, cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, cache):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    done = fnn_cli("train", "--epochs", "1", "--out", run, *SMALL, cache=cache)
+    assert done.returncode == 0, done.stderr
+    return run, done
+
+
+@pytest.fixture
+def copy(trained, tmp_path):
+    shutil.copytree(trained[0], tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_a_run_writes_its_files_and_a_best_checkpoint(trained):
+    run, done = trained
+    assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.safetensors", "best.safetensors",
+                                               "history.json", "curves.png"}
+    assert "test accuracy" in done.stdout and done.stderr.strip() == ""
+    assert len(json.loads((run / "history.json").read_text())["train_loss"]) == 1
+    info = checkpoint.read_info(run / "best.safetensors")
+    assert info.step == 1 and info.metadata["criterion"] == "validation loss"
+    assert checkpoint.read_info(run / "checkpoint.safetensors").metadata["history"]["train_loss"]
+
+
+def test_an_existing_run_is_never_overwritten(trained):
+    run, _ = trained
+    before = (run / "checkpoint.safetensors").read_bytes()
+    done = fnn_cli("train", "--epochs", "1", "--out", run, *SMALL)
+    line = one_line(done.stderr)
+    assert done.returncode == 2
+    assert f"--out {run} already holds a run (mlp on fashion-mnist, 1 of 1 epochs done)" in line
+    assert f"train --resume {run}" in line and "--overwrite" in line
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_runs_without_out_are_numbered(tmp_path):
+    from fnn.runs import next_run_dir
+    assert [next_run_dir(tmp_path / "runs", "mlp").name for _ in range(2)] == ["mlp-001", "mlp-002"]
+    (tmp_path / "runs" / "mlp-007").mkdir()
+    assert next_run_dir(tmp_path / "runs", "mlp").name == "mlp-008"
+    train_line = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "-m fnn train" in line)
+    assert "--out" not in train_line and "--grads" not in train_line  # numbered runs; the CLI's default grads
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "5000"], "--val-size 5000 leaves no training examples out of --limit 5000"),
+    (["--val-size", "60000"], "--val-size 60000 leaves no training examples out of the 60000 training"),
+    (["--batch-size", "100000"], "--batch-size 100000 exceeds the 55000 training examples left"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
+    (["--lr", "nan"], "--lr must be a positive number, got nan"),
+])
+def test_bad_commands_exit_2_with_one_line_and_write_nothing(tmp_path, argv, message):
+    done = fnn_cli("train", "--out", tmp_path / "new", *argv, cwd=tmp_path)
+    assert done.returncode == 2 and message in one_line(done.stderr)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--model", "resnet"], "invalid choice: 'resnet' (choose from 'cnn', 'mlp')"),
     (["train", "--optimizer", "sgdx"], "invalid choice: 'sgdx'"),
-    (["train", "--dataset", "cifar"], "invalid choice: 'cifar' (choose from 'fashion-mnist', 'mnist')"),
-    (["train", "--batch-size", "0"], "--batch-size: must be positive, got 0"),
-    (["train", "--epochs", "-1"], "--epochs: must be positive"),
+    (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["train", "--epochs", "-1"], "--epochs must be a positive integer, got -1"),
+    (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["train", "--seed", "-3"], "--seed must be in [0, 2**32), got -3"),
+    (["train", "--limit", "70000"], "--limit 70000 exceeds the 60000 training examples of fashion-mnist"),
+    (["train", "--resume", "nowhere"], "nowhere: no config.json there (not a run directory)"),
+    (["evaluate", "nowhere"], "nowhere: no checkpoint.safetensors there (train first)"),
 ])
-def test_bad_arguments_end_with_one_line(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+def test_more_bad_commands_in_process(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv, prog="fnn")
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2 and message in one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_evaluating_a_missing_run_is_a_one_line_error(tmp_path, capsys):
-    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
-    assert "no checkpoint.safetensors there" in capsys.readouterr().err
+def test_resume_trains_to_the_new_epochs_and_refuses_changed_flags(copy, cache):
+    done = fnn_cli("train", "--resume", copy, "--epochs", "2", "--no-progress", cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stdout and "spans 2 epochs instead of 1" in done.stdout
+    assert checkpoint.read_info(copy / "checkpoint.safetensors").step == 2
+    assert json.loads((copy / "config.json").read_text())["epochs"] == 2
+    history = json.loads((copy / "history.json").read_text())
+    assert len(history["train_loss"]) == 2
+    again = fnn_cli("train", "--resume", copy)
+    assert again.returncode == 0 and "all 2 epochs are done; nothing to train" in again.stdout
+    assert json.loads((copy / "history.json").read_text())["wall_seconds"] == history["wall_seconds"]
+    changed = fnn_cli("train", "--resume", copy, "--lr", "0.1", "--epochs", "3")
+    assert changed.returncode == 2
+    assert "--lr cannot change on resume" in one_line(changed.stderr)
+    assert checkpoint.read_info(copy / "checkpoint.safetensors").step == 2
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
+    argv = ["train", "--out", copy, "--overwrite", "--epochs", "500", "--limit", "3000", "--val-size", "100",
+            "--batch-size", "50", "--no-progress", "--loop", "scan"]
+    proc = fnn_cli(*argv, cache=cache, popen=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        config = copy / "config.json"
+        if (copy / "checkpoint.safetensors").exists() and json.loads(config.read_text())["epochs"] == 500:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    done = checkpoint.read_info(copy / "checkpoint.safetensors").step
+    assert 1 <= done < 500
+    line = one_line(err)
+    assert f"epoch {done} was the last to finish and its checkpoint is safe" in line
+    assert line.endswith(f"continue with: python -m fnn train --resume {copy}")
+    assert (copy / "curves.png").exists() and (copy / "best.safetensors").exists()
+    assert len(json.loads((copy / "history.json").read_text())["train_loss"]) == done
+
+
+def test_a_damaged_checkpoint_is_one_line(copy, monkeypatch, capsys):
+    path = copy / "checkpoint.safetensors"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-7] + bytes([raw[-7] ^ 4]) + raw[-6:])          # one bit in the tensor data
+    done = fnn_cli("evaluate", copy)
+    assert done.returncode == 1 and f"{path} is corrupt: its contents do not match" in one_line(done.stderr)
+    for content, what in ((raw[: len(raw) // 2], "is not a readable checkpoint"), (b"", "is empty")):
+        path.write_bytes(content)
+        assert main(["evaluate", str(copy)], prog="fnn") == 1
+        assert f"fnn evaluate: {path} {what}" in one_line(capsys.readouterr().err)
+    assert main(["train", "--resume", str(copy)], prog="fnn") == 1
+    assert f"{path} is empty" in one_line(capsys.readouterr().err)
+
+
+def test_evaluate_chooses_checkpoint_and_split(trained, cache):
+    run, _ = trained
+    done = fnn_cli("evaluate", run, "--checkpoint", "best", "--split", "train", cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert "best checkpoint (epoch 1, lowest validation loss): train accuracy" in done.stdout
+
+
+def test_predict_classifies_npy_and_png(trained, tmp_path, cache):
+    from PIL import Image
+
+    from fnn.data import load_dataset
+    images, labels = load_dataset("fashion-mnist", "test")
+    np.save(tmp_path / "a.npy", (images[0, :, :, 0] * 255).astype(np.uint8))
+    big = np.kron(1.0 - images[1, :, :, 0], np.ones((3, 3)))          # dark on light, 84x84
+    Image.fromarray((big * 255).astype(np.uint8)).convert("RGB").save(tmp_path / "b.png")
+    done = fnn_cli("predict", trained[0], tmp_path / "a.npy", tmp_path / "b.png", "--top", "2", cache=cache)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'a.npy'}: ")
+    probabilities = [float(w.rstrip(",")) for line in lines for w in line.split()[-3::2]]
+    assert len(probabilities) == 4 and all(0 <= p <= 1 for p in probabilities)
+    missing = fnn_cli("predict", trained[0], tmp_path / "none.png")
+    assert missing.returncode == 2 and "no file at" in one_line(missing.stderr)
+
+
+def test_help_shows_every_default_and_the_prog_name(monkeypatch, capsys):
+    done = fnn_cli("train", "--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m fnn train")
+    text = " ".join(done.stdout.split())
+    for shown in ("examples per step (default: 64)", "(default: cosine)", "(default: 0.1)", "BatchNorm",
+                  "(default: manual)", "(default: 5000 for mlp, 0 for cnn)", "(default: the next free"):
+        assert shown in text
+    assert _prog("/home/u/.venv/bin/fnn") == "fnn" and _prog("/x/fnn/__main__.py") == "python -m fnn"
+    monkeypatch.setattr(sys, "argv", ["/home/u/.venv/bin/fnn", "train", "--help"])
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert capsys.readouterr().out.startswith("usage: fnn train")
 
 
 def test_gradcheck_command_passes_for_a_family(capsys):
     assert main(["gradcheck", "--only", "Dense"]) == 0
     out = capsys.readouterr().out
     assert "Dense" in out and "PASS" in out and "0 failed" in out
-
-
-@pytest.mark.parametrize("argv, val_size", [
-    (["train"], 5000),
-    (["train", "--model", "cnn"], 0),
-    (["train", "--model", "cnn", "--val-size", "300"], 300),
-])
-def test_validation_split_defaults_per_model(argv, val_size):
-    from fnn.cli import _parser
-    from fnn.runs import _config
-    assert _config(_parser().parse_args(argv))["val_size"] == val_size
