@@ -1,4 +1,4 @@
-"""Activation functions, each a record beside its hand-derived backward (DESIGN.md §3).
+"""Activation functions, each a record beside its hand-derived backward (docs/design.md §3).
 
 An activation is an `Activation` record: `relu(x)` is the value, `relu.grad(x, dy)` the
 vector-Jacobian product dx = dy * f'(x), and `relu.backward(x, y, dy)` the same from

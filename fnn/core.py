@@ -1,4 +1,4 @@
-"""The Layer record, `manual`, shape checks and tree helpers (DESIGN.md §2-3).
+"""The Layer record, `manual`, shape checks and tree helpers (docs/design.md §2-3).
 
 A layer is `Layer(init, forward, backward, name, children=())`:
 
@@ -29,7 +29,7 @@ class Layer(NamedTuple):
     forward: Callable
     backward: Callable
     name: str
-    children: tuple = ()      # the layers a combinator holds, in params order (DESIGN §2)
+    children: tuple = ()      # the layers a combinator holds, in params order (docs/design.md §2)
 
     def apply(self, params, state, x, *, key=None, train=False):
         """`forward` without the cache: `(y, new_state)`."""

@@ -1,7 +1,7 @@
 """Gradient checks: hand-derived backward vs `jax.vjp` and vs central differences.
 
 Autodiff is the point here: this module is the independent oracle the
-hand-derived passes are held to (DESIGN.md §3). Every check runs in float64 (inside
+hand-derived passes are held to (docs/design.md §3). Every check runs in float64 (inside
 `jax.enable_x64(True)`, whatever the global setting), on inputs cast to float64.
 
     check_layer(layer, in_shape, key=...)      -> Report

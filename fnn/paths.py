@@ -1,4 +1,4 @@
-"""Name paths: every layer in a model has one, unique in the model (DESIGN §2).
+"""Name paths: every layer in a model has one, unique in the model (docs/design.md §2).
 
 A path joins names from the root down: `"mlp/Dense_2"`. A child's segment is its
 `name`; siblings that share a name are numbered `Dense_1, Dense_2, ...` in order.

@@ -10,7 +10,7 @@ import numpy as np
 
 
 class Learner(NamedTuple):
-    """A classic learner: a record of pure functions, as a Layer is (DESIGN.md §1).
+    """A classic learner: a record of pure functions, as a Layer is (docs/design.md §1).
 
     fit(x, y, *, classes=None, ...) -> params      (a pytree of arrays; `classes` fixes the labels)
     predict(params, x) -> labels (N,)               (values taken from params["classes"])

@@ -1,4 +1,4 @@
-"""fnn.losses: every loss a `Loss` record with its hand-derived gradient (DESIGN.md §3).
+"""fnn.losses: every loss a `Loss` record with its hand-derived gradient (docs/design.md §3).
 
     loss(pred, target, *, <hyperparameters>, reduction="mean", weights=None) -> value
     loss.grad(pred, target, ...)     -> dL/dpred, shaped like pred

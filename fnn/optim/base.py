@@ -1,5 +1,5 @@
 """The Optimizer record, `chain`, `apply_updates`, `learning_rate_at`, and the helpers every
-transform shares (DESIGN.md §4).
+transform shares (docs/design.md §4).
 
 An optimizer, and each transform it is built from, is `Optimizer(init, update, learning_rate)`:
 

@@ -1,4 +1,4 @@
-"""Training: DESIGN §5's one pure step, two loops that run it, `fit`, `evaluate`, `predict`.
+"""Training: docs/design.md §5's one pure step, two loops that run it, `fit`, `evaluate`, `predict`.
 
     step(params, state, opt_state, (x, y), key) -> (params, state, opt_state, metrics)
 

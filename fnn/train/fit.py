@@ -194,7 +194,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     """Train `model` on `train = (x, y)` for `epochs` epochs of shuffled full batches.
 
     x, y: arrays or pytrees of arrays, examples first; `y = (labels, weights)` weighs the
-    loss and accuracy. loop="scan" runs each epoch as ONE compiled loop of DESIGN §5's step,
+    loss and accuracy. loop="scan" runs each epoch as ONE compiled loop of docs/design.md §5's step,
     "step" as one jitted step per batch, "auto" races both on epoch 1's first steps. `val`'s
     loss is the optimizer's `value=`; `early_stopping=k` (needs `val`) stops after k epochs
     without a better one and restores the best. A non-finite loss stops, keeping the last

@@ -1,4 +1,4 @@
-"""The one pure training step of DESIGN §5, and the metrics it reports.
+"""The one pure training step of docs/design.md §5, and the metrics it reports.
 
     step(params, state, opt_state, (x, y), key) -> (params, state, opt_state, metrics)
 
@@ -97,7 +97,7 @@ def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff",
 
 def train_step(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
                report_loss: Callable | None = None) -> Callable:
-    """DESIGN §5's pure step, not jitted:
+    """docs/design.md §5's pure step, not jitted:
     `step(params, state, opt_state, (x, y), key, value=None) -> (params, state, opt_state, metrics)`.
 
     The optimizer gets `value=` (reduce_on_plateau's monitored loss): `value` when given,
