@@ -36,7 +36,7 @@ def resolve(model: Layer, layer: str, what: str) -> str:
 def _one_hot_seed(target):
     """seed(y) for `run`: dy = one-hot at target (-1: the argmax), value = the class scores."""
     def seed(y):
-        t = jnp.where(target < 0, jnp.argmax(y, axis=-1), target)
+        t = jnp.where(target < 0, jnp.argmax(y, axis=-1).astype(target.dtype), target)
         dy = jax.nn.one_hot(t, y.shape[-1], dtype=y.dtype)
         return jnp.take_along_axis(y, t[:, None], axis=-1)[:, 0], dy
     return seed
@@ -58,7 +58,8 @@ def class_trace(model: Layer, params: PyTree, state: PyTree, x, target=None, *, 
     if len(bad):
         raise ValueError(f"{what}: target {int(bad[0])} is out of range for a model with {n} classes "
                          f"(valid: 0..{n - 1})")
-    chosen = jnp.where(jnp.asarray(wanted) < 0, jnp.argmax(y, axis=-1), jnp.asarray(wanted))
+    wanted = jnp.asarray(wanted, jnp.int32)
+    chosen = jnp.where(wanted < 0, jnp.argmax(y, axis=-1).astype(jnp.int32), wanted)
     return result, chosen
 
 
