@@ -26,10 +26,10 @@ MODEL = fnn.serial(L.Dense(32), L.Relu(), L.Dropout(0.1), L.Dense(3))
 OPT = fnn.optim.adam(1e-2)
 
 
-def _fit(grads="autodiff", loop="scan", epochs=2, data=None, **kw):
+def _fit(grads="autodiff", loop="scan", epochs=2, data=None, loss=softmax_cross_entropy, **kw):
     data = _synthetic() if data is None else data
     _, params, state = MODEL.init(jax.random.PRNGKey(0), data[0].shape[1:])
-    return fnn.train.fit(MODEL, params, state, OPT, data, loss=softmax_cross_entropy, epochs=epochs,
+    return fnn.train.fit(MODEL, params, state, OPT, data, loss=loss, epochs=epochs,
                          batch_size=64, key=jax.random.PRNGKey(1), grads=grads, loop=loop,
                          progress=False, **kw)
 
@@ -94,24 +94,26 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def test_resume_gives_exactly_the_uninterrupted_parameters(tmp_path):
-    full, *_ = _fit(epochs=3)
+    full, _, _, full_history = _fit(epochs=3)
     saved = {}
 
     def on_epoch(epoch, params, state, opt_state, history):
         if epoch == 0:
             fnn.checkpoint.save_training(tmp_path / "ckpt.safetensors", params, state, opt_state, epoch + 1)
-            saved["history"] = dict(history)
+            saved["history"] = {k: list(v) if isinstance(v, list) else v for k, v in history.items()}
 
     _fit(epochs=1, on_epoch=on_epoch)
     _, params, state = MODEL.init(jax.random.PRNGKey(0), (12,))
     like_opt = OPT.init(params)
     params, state, opt_state, step = fnn.checkpoint.load_training(tmp_path / "ckpt.safetensors", params,
                                                                   state, like_opt)
-    resumed, *_ = fnn.train.fit(MODEL, params, state, OPT, _synthetic(), loss=softmax_cross_entropy,
-                                epochs=3, batch_size=64, key=jax.random.PRNGKey(1), loop="scan",
-                                progress=False, opt_state=opt_state, initial_epoch=int(step))
+    resumed, _, _, history = fnn.train.fit(
+        MODEL, params, state, OPT, _synthetic(), loss=softmax_cross_entropy, epochs=3, batch_size=64,
+        key=jax.random.PRNGKey(1), loop="scan", progress=False, opt_state=opt_state,
+        initial_epoch=int(step), history=saved["history"])
     for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(full)):
         np.testing.assert_array_equal(a, b)
+    assert history["train_loss"] == full_history["train_loss"]         # each epoch's own mean
 
 
 def test_manual_grads_need_a_hand_derived_loss():
@@ -170,3 +172,163 @@ def test_real_fashion_mnist_subset_learns_well_above_chance():
                                         progress=False)
     result = fnn.train.evaluate(model, params, state, (xt[:2000], yt[:2000]), loss=softmax_cross_entropy)
     assert result["accuracy"] > 0.70          # chance is 0.10
+
+
+# ------------------------------------------------------------ issue 11, items 9-11
+
+def test_early_stopping_without_validation_data_raises():
+    with pytest.raises(ValueError, match=r"fit: early_stopping=1 monitors the validation loss, so it needs val="):
+        _fit(early_stopping=1)
+
+
+def test_history_given_is_copied_not_changed():
+    given = {"train_loss": [9.0], "val_loss": [None], "note": "kept"}
+    snapshot = {k: list(v) if isinstance(v, list) else v for k, v in given.items()}
+    *_, history = _fit(epochs=1, history=given)
+    assert given == snapshot
+    assert history["train_loss"][0] == 9.0 and len(history["train_loss"]) == 2 and history["note"] == "kept"
+
+
+def test_reported_loss_is_the_test_loss_and_the_smoothed_objective_is_kept_apart():
+    train, val = _synthetic(), _synthetic(n=200, seed=3)
+    smoothed = softmax_cross_entropy.partial(label_smoothing=0.2)
+    params, state, _, history = _fit(epochs=2, data=train, val=val, loss=smoothed,
+                                     report_loss=softmax_cross_entropy)
+    plain = fnn.train.evaluate(MODEL, params, state, val, loss=softmax_cross_entropy)
+    assert history["val_loss"][-1] == pytest.approx(plain["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == pytest.approx(plain["accuracy"])
+    assert all(o > t for o, t in zip(history["train_objective"], history["train_loss"]))   # smoothing adds
+    *_, unsmoothed = _fit(epochs=1, data=train, val=val, loss=smoothed)
+    assert "train_objective" not in unsmoothed
+
+
+@pytest.mark.parametrize("labels, error, match", [
+    (lambda y: y.astype(jnp.float32), TypeError, "fit: train labels must be integer class ids"),
+    (lambda y: y.at[7].set(3), ValueError, r"fit: train labels must lie in \[0, 3\) .* got labels from 0 to 3"),
+    (lambda y: y.at[0].set(-1), ValueError, r"fit: train labels must lie in \[0, 3\)"),
+])
+def test_labels_are_checked_at_fit_entry(labels, error, match):
+    x, y = _synthetic()
+    with pytest.raises(error, match=match):
+        _fit(data=(x, labels(y)))
+
+
+def test_evaluate_checks_labels_and_warns_on_nan_inputs():
+    x, y = _synthetic(n=50)
+    _, params, state = MODEL.init(jax.random.PRNGKey(0), (12,))
+    with pytest.raises(ValueError, match=r"evaluate: data labels must lie in \[0, 3\)"):
+        fnn.train.evaluate(MODEL, params, state, (x, y.at[3].set(5)), loss=softmax_cross_entropy)
+    with pytest.warns(RuntimeWarning, match="evaluate: the data inputs hold NaN"):
+        fnn.train.evaluate(MODEL, params, state, (x.at[2, 0].set(jnp.nan), y), loss=softmax_cross_entropy)
+
+
+def test_numpy_int64_labels_do_not_warn_without_x64():
+    import warnings
+    x, y = _synthetic(n=128)
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
+    with jax.enable_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params, state, _, history = _fit(epochs=1, data=(x, y), val=(x, y))
+        result = fnn.train.evaluate(MODEL, params, state, (x, y), loss=softmax_cross_entropy)
+    assert 0.0 <= result["accuracy"] <= 1.0 and history["val_accuracy"][0] is not None
+
+
+# ------------------------------------------------------------ caching
+
+def test_equal_configuration_does_not_recompile_and_models_are_not_kept_alive():
+    import gc
+    import logging
+    import weakref
+
+    def run(model, loss):
+        _, params, state = model.init(jax.random.PRNGKey(0), (12,))
+        fnn.train.fit(model, params, state, OPT, _synthetic(), loss=loss, epochs=1, batch_size=64,
+                      key=jax.random.PRNGKey(1), loop="auto", progress=False)
+
+    model = fnn.serial(L.Dense(16), L.Relu(), L.Dense(3))
+    run(model, softmax_cross_entropy.partial(label_smoothing=0.1))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("jax").addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            run(model, softmax_cross_entropy.partial(label_smoothing=0.1))     # an equal, new record
+    finally:
+        logging.getLogger("jax").removeHandler(handler)
+    assert not [r.getMessage() for r in records if "Compiling" in r.getMessage()]
+    alive = weakref.ref(model.forward)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
+# ------------------------------------------------------------ issue 12: pytree inputs and weighted targets
+
+SEQ_MODEL = fnn.serial(L.Concat(), L.Dense(8), L.Tanh(), L.Dense(4))    # (B, T, 2) and (B, T, 3) -> (B, T, 4)
+
+
+def _sequences(n=96, t=5, seed=0):
+    ka, kb, kl, kw = jax.random.split(jax.random.PRNGKey(seed), 4)
+    a, b = jax.random.normal(ka, (n, t, 2), jnp.float32), jax.random.normal(kb, (n, t, 3), jnp.float32)
+    labels = (jnp.argmax(jnp.concatenate([a, b], -1)[..., :4], -1)).astype(jnp.int32)
+    lengths = jax.random.randint(kl, (n,), 1, t + 1)
+    weights = (jnp.arange(t)[None, :] < lengths[:, None]).astype(jnp.float32)    # padded steps count 0
+    return (a, b), labels, weights
+
+
+def _fit_sequences(y, grads="autodiff", loop="scan"):
+    x, _, _ = _sequences()
+    _, params, state = SEQ_MODEL.init(jax.random.PRNGKey(0), ((5, 2), (5, 3)))
+    return fnn.train.fit(SEQ_MODEL, params, state, OPT, (x, y), loss=softmax_cross_entropy, epochs=2,
+                         batch_size=32, key=jax.random.PRNGKey(1), grads=grads, loop=loop, progress=False)
+
+
+@pytest.mark.parametrize("loop", ["scan", "step"])
+def test_fit_on_tuple_inputs_with_weighted_targets_in_both_gradient_modes(loop):
+    _, labels, weights = _sequences()
+    p_auto, _, _, history = _fit_sequences((labels, weights), "autodiff", loop)
+    p_hand, *_ = _fit_sequences({"target": labels, "weights": weights}, "manual", loop)
+    _close(p_hand, p_auto, 1e-5)
+    assert history["train_loss"][1] < history["train_loss"][0]
+
+
+def test_padded_positions_count_for_nothing():
+    _, labels, weights = _sequences()
+    scrambled = jnp.where(weights > 0, labels, (labels + 1) % 4)          # change only padded targets
+    p_one, *_ = _fit_sequences((labels, weights))
+    p_two, *_ = _fit_sequences((scrambled, weights))
+    for a, b in zip(jax.tree.leaves(p_one), jax.tree.leaves(p_two)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_and_predict_take_pytrees_and_weigh_accuracy():
+    x, labels, weights = _sequences(n=70)
+    _, params, state = SEQ_MODEL.init(jax.random.PRNGKey(0), ((5, 2), (5, 3)))
+    pred = fnn.train.predict(SEQ_MODEL, params, state, x, batch_size=32)        # 32 + 32 + 6, padded
+    assert pred.shape == (70, 5, 4)
+    result = fnn.train.evaluate(SEQ_MODEL, params, state, (x, (labels, weights)), loss=softmax_cross_entropy,
+                                batch_size=32)
+    hit = np.asarray(pred).argmax(-1) == np.asarray(labels)
+    w = np.asarray(weights)
+    assert result["accuracy"] == pytest.approx(float((hit * w).sum() / w.sum()), rel=1e-6)
+    assert result["loss"] == pytest.approx(float(softmax_cross_entropy(pred, labels, weights=weights)), rel=1e-6)
+
+
+def test_epoch_batches_take_pytrees():
+    x, labels, weights = _sequences(n=70)
+    xs, ys = fnn.data.epoch_batches(jax.random.PRNGKey(0), x, (labels, weights), 32)
+    assert xs[0].shape == (2, 32, 5, 2) and xs[1].shape == (2, 32, 5, 3) and ys[1].shape == (2, 32, 5)
+
+
+def test_make_train_step_is_the_pure_step_jitted():
+    x, y = _synthetic(n=64)
+    _, params, state = MODEL.init(jax.random.PRNGKey(0), (12,))
+    opt_state = OPT.init(params)
+    step = fnn.train.make_train_step(MODEL, softmax_cross_entropy, OPT)
+    pure = fnn.train.train_step(MODEL, softmax_cross_entropy, OPT)
+    expected = pure(params, state, opt_state, (x, y), jax.random.PRNGKey(2))
+    got = step(jax.tree.map(jnp.copy, params), state, jax.tree.map(jnp.copy, opt_state), (x, y),
+               jax.random.PRNGKey(2))
+    _close(got[0], expected[0], 1e-6)
+    assert set(got[3]) == {"loss", "accuracy"}

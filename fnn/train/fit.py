@@ -11,10 +11,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .. import optim
+from .. import distributed, optim
 from ..core import Layer
 from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
-from .loops import LOOPS, Carry, make_epoch, make_step_loop, means, new_carry, plan, race
+from .loops import LOOPS, Carry, make_epoch, make_step_loop, means, new_carry, plan, race, restart
 from .step import GRADS
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate")
@@ -64,9 +64,12 @@ def _checked_data(model, params, state, train, val, batch_size):
     return train, val
 
 
-def _place(carry: Carry, train, val):
-    """Put the carry and the data on the device(s): the one place a `mesh=` would shard them."""
-    return jax.device_put((carry, train, val))
+def _place(model, carry: Carry, train, val, mesh, batch_size, loop):
+    """Put the carry and the data on the device(s); under a `mesh`, `fnn.distributed.prepare`
+    splits each batch over it (and wraps the model to say so). Returns (model, carry, train, val, loop)."""
+    if mesh is None:
+        return (model, *jax.device_put((carry, train, val)), loop)
+    return distributed.prepare(mesh, model, carry, train, val, batch_size=batch_size, loop=loop)
 
 
 def _loops(model, loss, optimizer, grads, report_loss, loop) -> dict:
@@ -83,6 +86,7 @@ def _train_epoch(run: _Run, carry: Carry, loop: str, epoch: int) -> tuple[Carry,
     after an epoch with a non-finite loss at step k, the epoch is replayed from its
     start up to step k, so the carry holds the last finite values. Returns (carry, loop, k or -1)."""
     epoch_plan = plan(jax.random.fold_in(run.key, epoch), run.examples, run.batch_size)
+    carry = restart(carry)
     start = jax.tree.map(jnp.copy, carry)
     done = 0
     if loop == "auto":
@@ -190,7 +194,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
         batch_size: int, key: jax.Array, val=None, grads: str = "autodiff", loop: str = "auto",
         early_stopping: int | None = None, progress: bool = True, opt_state=None,
         initial_epoch: int = 0, history: dict | None = None, on_epoch: Callable | None = None,
-        report_loss: Callable | None = None) -> tuple[Any, Any, Any, dict]:
+        report_loss: Callable | None = None, mesh=None) -> tuple[Any, Any, Any, dict]:
     """Train `model` on `train = (x, y)` for `epochs` epochs of shuffled full batches.
 
     x, y: arrays or pytrees of arrays, examples first; `y = (labels, weights)` weighs the
@@ -202,11 +206,14 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     (plain cross-entropy when `loss` smooths labels; `train_objective` then holds `loss`).
     Epoch e shuffles with `fold_in(key, e)`: `initial_epoch`, `opt_state`, `history` (copied)
     resume exactly. `on_epoch(epoch, params, state, opt_state, history)` runs after each epoch.
+    `mesh` (a `jax.sharding.Mesh` or `fnn.distributed.plan(...)`) trains data-parallel over its
+    devices, and across processes after `fnn.distributed.initialize` (see fnn.distributed).
     """
     _check_arguments(grads, loop, epochs, batch_size, early_stopping, val)
     train, val = _checked_data(model, params, state, train, val, batch_size)
     opt_state = optimizer.init(params) if opt_state is None else opt_state
-    carry, train, val = _place(new_carry(params, state, opt_state), train, val)
+    model, carry, train, val, loop = _place(model, new_carry(params, state, opt_state), train, val, mesh,
+                                            batch_size, loop)
     carry = jax.tree.map(jnp.copy, carry)      # the loops donate the carry; the caller's arrays stay valid
     n = length("fit", "train", train[0])
     run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),

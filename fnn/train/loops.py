@@ -39,9 +39,14 @@ class Carry(NamedTuple):
 
 
 def new_carry(params, state, opt_state, plateau: float = math.inf) -> Carry:
-    """A carry at the start of an epoch (sums at zero, no bad step)."""
-    return Carry(params, state, opt_state, jnp.asarray(plateau, jnp.float32),
-                 jnp.asarray(-1, jnp.int32), {k: jnp.zeros((), jnp.float32) for k in SUMS})
+    """A carry at the start of training (sums at zero, no bad step)."""
+    return restart(Carry(params, state, opt_state, jnp.asarray(plateau, jnp.float32), None, None))
+
+
+def restart(carry: Carry) -> Carry:
+    """The carry at the start of an epoch: sums at zero, no bad step."""
+    zero = np.zeros((), np.float32)
+    return carry._replace(bad=jax.device_put(np.int32(-1)), sums={k: jax.device_put(zero) for k in SUMS})
 
 
 def means(carry: Carry) -> dict:
