@@ -104,6 +104,8 @@ def test_frozen_runs_in_eval_mode_and_keeps_batchnorm_statistics():
 @pytest.mark.parametrize("make, in_shape, match", [
     (lambda: L.Dense(4), 784, r"^Dense: in_shape is the shape of ONE example, a tuple such as \(784,\)"),
     (lambda: fnn.serial(L.Dense(4), name="mlp"), 784, r"^mlp/Dense: in_shape is the shape of ONE example"),
+    (lambda: fnn.models.mlp(), 784, r"^mlp/Flatten: in_shape is the shape of ONE example, a tuple such as"),
+    (lambda: L.Reshape((4, 7)), 28, r"^Reshape: in_shape is the shape of ONE example"),
     (lambda: L.Conv2D(4, 3), (64, 28, 28, 1), r"^Conv2D: expected in_shape \(H, W, C_in\), got \(64, 28, 28, 1\) "
                                                 r"\(in_shape has no batch axis\)$"),
     (lambda: L.MaxPool2D(2), (28, 28), r"^MaxPool2D: expected in_shape \(H, W, C\), got \(28, 28\)$"),

@@ -63,6 +63,7 @@ def Reshape(shape: tuple, *, name: str = "Reshape") -> Layer:
 
     def init(key, in_shape):
         del key
+        check_example_shape(name, in_shape, "(d_1, ..., d_k)", min_rank=0)
         size, known = math.prod(in_shape), math.prod(d for d in shape if d != -1)
         if (-1 in shape and size % known) or (-1 not in shape and size != known):
             raise ValueError(f"{name}: cannot reshape one example of shape {tuple(in_shape)} to {shape}")
