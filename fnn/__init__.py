@@ -6,6 +6,7 @@ from . import data as data
 from . import distributed as distributed
 from . import gradcheck as gradcheck
 from . import initializers as initializers
+from . import interop as interop
 from . import layers as layers
 from . import losses as losses
 from . import models as models
@@ -37,6 +38,7 @@ __all__ = [
     "find_layer",
     "gradcheck",
     "initializers",
+    "interop",
     "layer_paths",
     "layers",
     "losses",

@@ -13,7 +13,8 @@ dW_h, db_h and dx are single matmuls after it; only da_h W_h^T stays in the loop
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -158,7 +159,8 @@ def reverse_within(x, lengths):
     its own inverse. lengths None reverses the whole time axis."""
     if lengths is None:
         return jnp.flip(x, axis=1)
-    t = jnp.arange(x.shape[1])[None, :]
+    lengths = jnp.asarray(lengths).astype(jnp.int32)
+    t = jnp.arange(x.shape[1], dtype=jnp.int32)[None, :]
     index = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
     index = index.reshape(index.shape + (1,) * (x.ndim - 2))
     return jnp.take_along_axis(x, index, axis=1)
@@ -168,9 +170,9 @@ def time_mask(lengths, T):
     """(T, B, 1) booleans: step t of sequence b is real (t < lengths[b]); None for no lengths."""
     if lengths is None:
         return None
-    return (jnp.arange(T)[:, None] < lengths[None, :])[..., None]
+    return (jnp.arange(T, dtype=jnp.int32)[:, None] < jnp.asarray(lengths).astype(jnp.int32)[None, :])[..., None]
 
 
 def zero_cotangent(x):
-    """The cotangent of an integer input (lengths, ids): float0 zeros, as jax.custom_vjp wants."""
+    """The cotangent of an integer input (lengths, ids): float0 zeros, as fnn.manual needs."""
     return np.zeros(jnp.shape(x), jax.dtypes.float0)

@@ -142,7 +142,7 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
     Shapes: x (B, T, F) [or (x, lengths[, h0 (B, H)])] -> y (B, T, H) if return_sequences
         (with lengths: (y, lengths)) else h_T (B, H); return_state adds h_T: (y, h_T).
         W_x (F, H), W_h (H, H), b_x, b_h (H,).
-    Backward (reverse scan, dh_T from the output): a_t = (dy_t + dh_t) (1 - h_t^2),
+    Backward: (reverse scan, dh_T from the output) a_t = (dy_t + dh_t) (1 - h_t^2),
         dh_{t-1} = a_t W_h^T;  dW_x = sum_t x_t^T a_t,  dW_h = sum_t h_{t-1}^T a_t,
         db_x = db_h = sum_t a_t,  dx_t = a_t W_x^T.  Padded steps pass dh through.
     """
@@ -156,7 +156,7 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
 
     Shapes: x (B, T, F) [or (x, lengths[, (h0, c0)])] -> y (B, T, H) or h_T (B, H);
         return_state adds (h_T, c_T).  W_x (F, 4H), W_h (H, 4H), b_x, b_h (4H,).
-    Backward (reverse scan carrying dh, dc): dc' = dc_t + dh_t o (1 - tanh(c_t)^2),
+    Backward: (reverse scan carrying dh, dc) dc' = dc_t + dh_t o (1 - tanh(c_t)^2),
         a = [dc' g i(1-i), dc' c_{t-1} f(1-f), dc' i (1-g^2), dh_t tanh(c_t) o(1-o)],
         dh_{t-1} = a W_h^T,  dc_{t-1} = dc' f;  dW_x = X^T A, dW_h = H_prev^T A,
         db = sum A, dx = A W_x^T (one matmul each after the loop).
@@ -171,7 +171,7 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
 
     Shapes: x (B, T, F) [or (x, lengths[, h0 (B, H)])] -> y (B, T, H) or h_T (B, H);
         W_x (F, 3H), W_h (H, 3H), b_x, b_h (3H,).
-    Backward (reverse scan, dh = dh_t + dy_t): a_n = dh (1-z)(1-n^2), a_z = dh (h_{t-1}-n) z(1-z),
+    Backward: (reverse scan, dh = dh_t + dy_t) a_n = dh (1-z)(1-n^2), a_z = dh (h_{t-1}-n) z(1-z),
         a_r = a_n (h W_hn + b_hn) r(1-r);  input side A_x = [a_r a_z a_n], recurrent side
         A_h = [a_r a_z r a_n];  dh_{t-1} = A_h W_h^T + dh z;  dW_x = X^T A_x, dW_h = H_prev^T A_h.
     """
