@@ -24,6 +24,7 @@ from .dense import Dense as Dense
 from .dense import Flatten as Flatten
 from .dense import Reshape as Reshape
 from .dropout import Dropout as Dropout
+from .embedding import Embedding as Embedding
 from .norm import BatchNorm as BatchNorm
 from .norm import GroupNorm as GroupNorm
 from .norm import LayerNorm as LayerNorm
@@ -33,8 +34,19 @@ from .pooling import GlobalAvgPool as GlobalAvgPool
 from .pooling import GlobalMaxPool as GlobalMaxPool
 from .pooling import MaxPool1D as MaxPool1D
 from .pooling import MaxPool2D as MaxPool2D
+from .recurrent import GRU as GRU
+from .recurrent import LSTM as LSTM
+from .recurrent import Bidirectional as Bidirectional
+from .recurrent import Reversed as Reversed
+from .recurrent import SimpleRNN as SimpleRNN
 
 __all__ = [
+    "SimpleRNN",
+    "Reversed",
+    "LSTM",
+    "GRU",
+    "Embedding",
+    "Bidirectional",
     "Add",
     "AvgPool1D",
     "AvgPool2D",
