@@ -16,6 +16,9 @@ from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag
 __all__ = ["main"]
 
 
+DATA_DIR_HELP = "where the data set's IDX files are (default: $FNN_DATA_DIR, ~/.cache/fnn, /usr/share/datasets)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument ends with ONE line (no usage block, no traceback)."""
 
@@ -35,8 +38,7 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint (only --epochs and --loop may change)")
-    t.add_argument("--data-dir", default=None, help="where the data set's IDX files are "
-                   "(default: $FNN_DATA_DIR, ~/.cache/fnn, /usr/share/datasets)")
+    t.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     t.add_argument("--download", action="store_true", help="download the data set if it is not found")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -57,7 +59,7 @@ def _parser(prog: str = "fnn") -> argparse.ArgumentParser:
     _run_arguments(e)
     e.add_argument("--split", choices=("test", "train", "val"), default="test",
                    help="test set, the examples trained on, or the held-out validation examples (default: test)")
-    e.add_argument("--data-dir", default=None, help="where the data set's IDX files are")
+    e.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     r = sub.add_parser("predict", help="classify your own images (PNG/JPEG or .npy) with a trained run")
     _run_arguments(r)
     r.add_argument("images", nargs="+", metavar="IMAGE", help="image files, resized to 28x28 grayscale")

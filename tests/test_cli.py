@@ -217,6 +217,20 @@ def test_help_shows_every_default_and_the_prog_name(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("usage: fnn train")
 
 
+def test_every_option_of_every_command_has_a_help_line():
+    import argparse
+
+    from fnn.cli import _parser
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"train", "evaluate", "predict", "gradcheck", "summary"} <= set(commands)
+    for name, parser in commands.items():
+        for action in parser._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help line"
+            takes_value = action.nargs != 0 and action.option_strings and action.dest not in ("help", "only")
+            if takes_value and name in ("train", "evaluate", "predict") and action.dest != "resume":
+                assert "(default:" in action.help or action.dest == "limit", (name, action.dest)
+
+
 def test_gradcheck_command_passes_for_a_family(capsys):
     assert main(["gradcheck", "--only", "Dense"]) == 0
     out = capsys.readouterr().out
