@@ -96,3 +96,18 @@ def test_multi_steps_applies_the_inner_rule_to_mean_gradients():
 def test_multi_steps_refuses_k_below_one():
     with pytest.raises(ValueError, match="multi_steps: k must be an int >= 1"):
         fo.multi_steps(fo.adam(0.01), 0)
+
+
+def test_freeze_and_decay_by_layer_name_with_select():
+    """fnn.select(model, "trunk") is a function params -> tree of bools: freeze and mask= take it."""
+    from fnn import layers
+    from fnn.layers.combinators import serial
+    from fnn.paths import select
+
+    model = serial(serial(layers.Dense(8), layers.Relu(), name="trunk"), layers.Dense(3, name="head"))
+    _, params, _ = model.init(jax.random.PRNGKey(0), (4,))
+    grads = jax.tree.map(jnp.ones_like, params)
+    opt = fo.freeze(select(model, "trunk"), fo.adamw(0.01, mask=select(model, "W")))
+    updates, _ = jax.jit(opt.update)(grads, opt.init(params), params)
+    assert not any(np.any(np.asarray(u)) for u in jax.tree.leaves(updates[0]))
+    assert all(np.all(np.asarray(u) != 0) for u in jax.tree.leaves(updates[1]))
