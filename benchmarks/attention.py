@@ -1,0 +1,106 @@
+"""Scaled dot-product attention, forward + backward, as T grows: fnn's hand-derived backward
+against jax.vjp of the same forward, jax.nn.dot_product_attention under jax.vjp, and PyTorch's
+F.scaled_dot_product_attention (if installed). One run; ratios against fnn's hand pass.
+
+    python benchmarks/attention.py [--lengths 64 128 256 512 1024] [--batch 32] [--heads 8] [--dim 64]
+
+Peak memory is XLA's own account of the compiled pass (arguments + outputs + temporaries), the
+T x T weights included; PyTorch's is not measured.
+"""
+import argparse
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn.layers import scaled_dot_product_attention as attention
+
+
+def hand(q, k, v, g):
+    out, p = attention(q, k, v)
+    return out, attention.backward(q, k, v, p, g)
+
+
+def autodiff(q, k, v, g):
+    out, vjp = jax.vjp(lambda *a: attention(*a)[0], q, k, v)
+    return out, vjp(g)
+
+
+def jax_nn(q, k, v, g):
+    out, vjp = jax.vjp(jax.nn.dot_product_attention, q, k, v)
+    return out, vjp(g)
+
+
+def _time(fn, *args, repeat):
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _torch_time(q, k, v, g, repeat):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    tq, tk, tv = (torch.tensor(np.asarray(a).transpose(0, 2, 1, 3), requires_grad=True) for a in (q, k, v))
+    tg = torch.tensor(np.asarray(g).transpose(0, 2, 1, 3))
+
+    def run():
+        for t in (tq, tk, tv):
+            t.grad = None
+        torch.nn.functional.scaled_dot_product_attention(tq, tk, tv).backward(tg)
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _peak_bytes(fn, *args):
+    stats = jax.jit(fn).lower(*args).compile().memory_analysis()
+    if stats is None:
+        return float("nan")
+    return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256, 512, 1024])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"Machine: {platform.machine()}, jax {jax.__version__} ({jax.default_backend()}), "
+          f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat}")
+    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | hand MiB | jax.vjp MiB |"
+          " jax.nn MiB | GFLOP/s (hand) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for t in args.lengths:
+        keys = jax.random.split(jax.random.PRNGKey(t), 4)
+        q, k, v, g = (jax.random.normal(key, (args.batch, t, args.heads, args.dim), jnp.float32) for key in keys)
+        fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn))}
+        ms = {name: 1e3 * _time(fn, q, k, v, g, repeat=args.repeat) for name, fn in fns.items()}
+        torch_s = _torch_time(q, k, v, g, args.repeat)
+        mib = {name: _peak_bytes(fn, q, k, v, g) / 2**20 for name, fn in (("hand", hand), ("autodiff", autodiff),
+                                                                          ("jax_nn", jax_nn))}
+        flops = 6 * 2 * args.batch * args.heads * t * t * args.dim      # QK^T, PV; dV, dP, dQ, dK
+        hand_ms = ms["hand"]
+        ratio = lambda x, base=hand_ms: f"{x / base:.2f}"
+        torch_col = "n/a" if torch_s is None else ratio(1e3 * torch_s)
+        print(f"| {t} | {ms['hand']:.1f} | {ratio(ms['autodiff'])} | {ratio(ms['jax_nn'])} | {torch_col} | "
+              f"{mib['hand']:.0f} | {mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | "
+              f"{flops / ms['hand'] / 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
