@@ -69,6 +69,14 @@ def _parser(prog: str = "fnn") -> argparse.ArgumentParser:
     g.add_argument("--only", default=None, help="substring filter on the case names")
     s = sub.add_parser("summary", help="print a model's layer table")
     s.add_argument("--model", choices=sorted(MODELS), default="mlp", help="the model (default: mlp)")
+    i = sub.add_parser("inspect", help="Grad-CAM, saliency, integrated gradients, occlusion, filters and "
+                                       "feature maps of a trained run, with an index.html")
+    _run_arguments(i)
+    i.add_argument("--images", type=int, default=8, metavar="N", help="test images to explain (default: 8)")
+    i.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/inspect)")
+    i.add_argument("--layer", default=None, metavar="PATH",
+                   help="Grad-CAM layer path (default: the last convolutional feature map)")
+    i.add_argument("--data-dir", default=None, help="where the data set's IDX files are")
     return p
 
 
@@ -103,6 +111,9 @@ def _dispatch(args) -> int:
         from .summary import summary
         print(summary(MODELS[args.model](), (28, 28, 1)))
         return 0
+    if args.command == "inspect":
+        from .inspect.report import inspect_run
+        return inspect_run(args)
     from . import runs
     run = {"train": runs.train, "evaluate": runs.evaluate_run, "predict": runs.predict_run}
     return run[args.command](args)

@@ -265,3 +265,18 @@ def test_plots_write_pngs(tmp_path):
     ]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+
+
+def test_write_report_links_every_picture(tmp_path):
+    from fnn.inspect.report import write_report
+    model = fnn.models.cnn()
+    _, params, state = model.init(jax.random.PRNGKey(0), (12, 12, 1))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (2, 12, 12, 1), jnp.float32)
+    index = write_report(model, params, state, x, np.array([3, 4]), tmp_path, steps=2,
+                         class_names=[str(i) for i in range(10)])
+    page = index.read_text()
+    for name in ("image_0.png", "image_1.png", "grad_cam.png", "filters.png", "activation_maps.png"):
+        assert f'src="{name}"' in page and (tmp_path / name).stat().st_size > 1000
+    assert "cnn/Relu_2" in page and "cnn/Conv2D_1" in page
+    with pytest.raises(ValueError, match="no layer at path 'Conv9'"):
+        write_report(model, params, state, x, np.array([3, 4]), tmp_path, cam_layer="Conv9")
