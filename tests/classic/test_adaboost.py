@@ -29,7 +29,7 @@ def brute_force_min_error(x, index, w, k):
     return best
 
 
-def replay_and_check(params, x, index, k, learning_rate=1.0):
+def replay_and_check(params, x, index, k, learning_rate=1.0, atol=1e-12):
     w = np.full(len(index), 1 / len(index))
     for t in range(len(params["alpha"])):
         alpha = float(params["alpha"][t])
@@ -39,27 +39,31 @@ def replay_and_check(params, x, index, k, learning_rate=1.0):
         h = np.where(x[:, j] <= threshold, int(params["left"][t]), int(params["right"][t]))
         miss = h != index
         eps = w[miss].sum() / w.sum()
-        np.testing.assert_allclose(eps, brute_force_min_error(x, index, w / w.sum(), k), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(params["error"][t], eps, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(eps, brute_force_min_error(x, index, w / w.sum(), k), rtol=0, atol=atol)
+        np.testing.assert_allclose(params["error"][t], eps, rtol=0, atol=atol)
         if k == 2:
-            np.testing.assert_allclose(alpha, learning_rate * 0.5 * np.log((1 - eps) / eps), rtol=1e-12)
+            np.testing.assert_allclose(alpha, learning_rate * 0.5 * np.log((1 - eps) / eps), rtol=atol ** 0.5)
             w = w * np.exp(-alpha * np.where(miss, -1.0, 1.0))   # w exp(−α y h), y h = ±1
         else:
             np.testing.assert_allclose(alpha, learning_rate * (np.log((1 - eps) / eps) + np.log(k - 1)),
-                                       rtol=1e-12)
+                                       rtol=atol ** 0.5)
             w = w * np.exp(alpha * miss)
         w = w / w.sum()
     return t
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("k", [2, 4])
-def test_every_round_is_the_best_stump(k):
+def test_every_round_is_the_best_stump(k, dtype):
     rng = np.random.default_rng(k)
     x = np.round(rng.normal(size=(60, 5)), 1)                   # rounded: repeated values, fewer thresholds
-    index = (x[:, 0] + x[:, 1] ** 2 + 0.5 * rng.normal(size=60) > 0.5).astype(int) if k == 2 else rng.integers(0, k, 60)
+    noise = 0.5 * rng.normal(size=60)
+    index = (x[:, 0] + x[:, 1] ** 2 + noise > 0.5).astype(int) if k == 2 else rng.integers(0, k, 60)
     learner = classic.adaboost(12, learning_rate=0.7)
-    params = learner.fit(x, index)
-    assert replay_and_check(params, x, index, k, learning_rate=0.7) == 11
+    params = learner.fit(x.astype(dtype), index)
+    assert params["alpha"].dtype == dtype
+    atol = 1e-12 if dtype == np.float64 else 1e-5
+    assert replay_and_check(params, x.astype(dtype).astype(float), index, k, learning_rate=0.7, atol=atol) == 11
 
 
 def test_perfect_stump_ends_boosting_without_nan():
