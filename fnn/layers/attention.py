@@ -182,6 +182,34 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
     return Layer(init, forward, backward, name)
 
 
+class DecodeCache(NamedTuple):
+    """Keys and values of the positions decoded so far, for `decode_step` (incremental decoding)."""
+    k: jax.Array        # (B, T_max, H, D)
+    v: jax.Array        # (B, T_max, H, D)
+    length: jax.Array   # (), int32: positions filled
+
+
+def decode_cache(batch: int, max_len: int, num_heads: int, head_dim: int, dtype=jnp.float32) -> DecodeCache:
+    """An empty cache for `max_len` positions of a causal self-attention layer."""
+    zeros_kv = jnp.zeros((batch, max_len, num_heads, head_dim), dtype)
+    return DecodeCache(zeros_kv, zeros_kv, jnp.zeros((), jnp.int32))
+
+
+def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, DecodeCache]:
+    """One step of causal self-`MultiHeadAttention` (its `params`) for generation: project x_t
+    (B, 1, E), append its key and value to `cache`, attend over the positions so far.
+    Equals the full causal layer's output at that position (tested); O(T) per step, not O(T^2)."""
+    heads = cache.k.shape[2]
+    q, k, v = (_split_heads(x_t @ params[f"W_{n}"] + params[f"b_{n}"], heads) for n in "qkv")
+    zero = jnp.zeros((), jnp.int32)
+    at = (zero, cache.length, zero, zero)
+    cache = DecodeCache(jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), at),
+                        jax.lax.dynamic_update_slice(cache.v, v.astype(cache.v.dtype), at), cache.length + 1)
+    seen = (jnp.arange(cache.k.shape[1]) < cache.length)[None, None, None, :]
+    out, _ = scaled_dot_product_attention(q, cache.k, cache.v, mask=seen)
+    return out.reshape(*out.shape[:2], -1) @ params["W_o"] + params["b_o"], cache
+
+
 def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: Initializer = glorot_uniform,
                       name: str = "AdditiveAttention") -> Layer:
     """Bahdanau attention: s_qk = v . tanh(q_t W_q + m_k W_k),  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.

@@ -112,3 +112,17 @@ def test_bad_input_names_the_function_or_layer(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
 
+
+
+def test_incremental_decoding_equals_the_causal_layer():
+    from fnn.layers.attention import decode_cache, decode_step
+    layer = MultiHeadAttention(2, 3, causal=True)
+    _, params, state = layer.init(KEY, (6, 4))
+    x = jax.random.normal(KEY, (2, 6, 4), jnp.float32)
+    full = layer.apply(params, state, x)[0]
+    cache = decode_cache(2, 8, 2, 3)
+    step = jax.jit(decode_step)
+    for t in range(6):
+        y_t, cache = step(params, cache, x[:, t:t + 1])
+        np.testing.assert_allclose(y_t[:, 0], full[:, t], rtol=1e-5, atol=1e-6)
+    assert int(cache.length) == 6
