@@ -6,6 +6,7 @@ from . import data as data
 from . import distributed as distributed
 from . import gradcheck as gradcheck
 from . import initializers as initializers
+from . import inspect as inspect
 from . import interop as interop
 from . import layers as layers
 from . import losses as losses
@@ -38,6 +39,7 @@ __all__ = [
     "find_layer",
     "gradcheck",
     "initializers",
+    "inspect",
     "interop",
     "layer_paths",
     "layers",
