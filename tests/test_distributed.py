@@ -46,7 +46,7 @@ def rows():
 def test_n_devices_give_the_parameters_of_one(rows, model):
     got = [r for r in rows if r.get("model") == model]
     combos = {(r["grads"], r["loop"], r["devices"], r["shard"]) for r in got}
-    assert len(combos) == 2 * 2 * 6          # grads x loop x (1, 2, 4, 8 replicated; 2, 8 sharded)
+    assert len(combos) == 2 * 9              # grads x (scan: 1, 2, 4, 8, 8 sharded; step: 2, 4, 8, 8 sharded)
     bad = [r for r in got if not r["rel"] < TOL]
     assert not bad, bad
     for r in got:                            # the sharded option really splits params across devices

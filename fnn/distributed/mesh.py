@@ -123,22 +123,46 @@ def place_data(tree: PyTree, mesh: Mesh | Plan) -> PyTree:
 @functools.lru_cache(maxsize=64)
 def data_parallel(model: Layer, mesh: Mesh | Plan) -> Layer:
     """`model` with its input batch constrained to be split over the data axis, so the
-    SPMD partitioner runs every layer on each device's slice of the batch. Same params,
-    state, paths and backward; cached, so `fit`'s compiled steps are reused."""
+    SPMD partitioner runs every layer on each device's slice of the batch. With sharded
+    params (ZeRO-3/FSDP) the params are constrained whole where forward and backward use
+    them: XLA all-gathers them there; the hand-derived backward's gradients are constrained
+back to the params' split, so XLA reduce-scatters them (autodiff's transpose of the
+constraint asks for whole gradients: an all-reduce, then each device keeps its slice).
+    Same params, state, paths and backward; cached, so `fit`'s compiled steps are reused."""
     p = as_plan(mesh)
-    sharding = batch_sharding(p.mesh, p.axis)
+    n, split, whole = p.mesh.shape[p.axis], batch_sharding(p.mesh, p.axis), replicated(p.mesh)
 
-    def constrain(x):
-        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), x)
+    def batch(x):      # a batch that does not divide (the last one in `predict`) stays unconstrained
+        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, split)
+                            if a.ndim and a.shape[0] % n == 0 else a, x)
+
+    def gathered(params):
+        if not p.shard_params:
+            return params
+        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, whole), params)
+
+    def scattered(dparams):     # each device keeps the summed slice of the gradient it updates
+        if not p.shard_params:
+            return dparams
+        return jax.lax.with_sharding_constraint(dparams, param_shardings(dparams, p))
 
     def forward(params, state, x, *, key=None, train=False):
-        return model.forward(params, state, constrain(x), key=key, train=train)
-    return Layer(model.init, forward, model.backward, model.name, model.children)
+        return model.forward(gathered(params), state, batch(x), key=key, train=train)
+
+    def backward(params, cache, dy):
+        dparams, dx = model.backward(gathered(params), cache, dy)
+        return scattered(dparams), dx
+    return Layer(model.init, forward, backward, model.name, model.children)
 
 
-def prepare(mesh: Mesh | Plan, model: Layer, trees: PyTree, data: PyTree, batch_size: int):
-    """The one call `fit` makes: check the batch size, wrap the model (`data_parallel`),
-    place `trees = (params, state, opt_state, ...)` and the `data`. Returns (model, trees, data)."""
+def prepare(mesh: Mesh | Plan, model: Layer, carry: PyTree, train: PyTree, val: PyTree = None, *,
+            batch_size: int, loop: str = "scan"):
+    """The one call `fit(..., mesh=)` makes: check the batch size, wrap the model
+    (`data_parallel`), place the carry (params, state, optimizer state, ...) and the data.
+    With several processes loop="auto" becomes "scan" (each process would time its own race
+    and might pick another loop). Returns (model, carry, train, val, loop)."""
     p = as_plan(mesh)
     check_batch_size(batch_size, p)
-    return data_parallel(model, p), place(trees, p), place_data(data, p)
+    if loop == "auto" and jax.process_count() > 1:
+        loop = "scan"
+    return data_parallel(model, p), place(carry, p), place_data(train, p), place_data(val, p), loop
