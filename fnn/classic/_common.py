@@ -43,11 +43,19 @@ def check_x(name: str, x, n_features: int | None = None, *, nonnegative: bool = 
     if n_features is not None and x.shape[1] != n_features:
         raise ValueError(f"{name}: expected x with {n_features} features as in fit, got {x.shape[1]}")
     if not isinstance(x, jax.core.Tracer):      # values are checkable only outside jit
-        if not bool(jnp.isfinite(x).all()):
+        finite, smallest = _value_summary(x)
+        if not bool(finite):
             raise ValueError(f"{name}: expected finite features, got NaN or infinite values in x")
-        if nonnegative and bool((x < 0).any()):
-            raise ValueError(f"{name}: expected non-negative counts in x, got minimum {float(x.min())}")
+        if nonnegative and float(smallest) < 0:
+            raise ValueError(f"{name}: expected non-negative counts in x, got minimum {float(smallest)}")
     return x
+
+
+@jax.jit
+def _value_summary(x):
+    """(all finite, smallest value) in one pass over x."""
+    finite = jnp.isfinite(x)
+    return finite.all(), jnp.where(finite, x, jnp.inf).min()
 
 
 def encode_labels(name: str, y, n: int, classes=None) -> tuple[np.ndarray, jax.Array]:
