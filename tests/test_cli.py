@@ -19,7 +19,7 @@ from fnn.cli import _prog, main
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("/usr/share/datasets/fashion-mnist")
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
+needs_data = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
 SMALL = ["--limit", "600", "--val-size", "100", "--batch-size", "50", "--no-progress", "--loop", "scan"]
 
 
@@ -60,6 +60,7 @@ def copy(trained, tmp_path):
     return tmp_path / "run"
 
 
+@needs_data
 def test_a_run_writes_its_files_and_a_best_checkpoint(trained):
     run, done = trained
     assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.safetensors", "best.safetensors",
@@ -71,6 +72,7 @@ def test_a_run_writes_its_files_and_a_best_checkpoint(trained):
     assert checkpoint.read_info(run / "checkpoint.safetensors").metadata["history"]["train_loss"]
 
 
+@needs_data
 def test_an_existing_run_is_never_overwritten(trained):
     run, _ = trained
     before = (run / "checkpoint.safetensors").read_bytes()
@@ -91,6 +93,7 @@ def test_runs_without_out_are_numbered(tmp_path):
     assert "--out" not in train_line and "--grads" not in train_line  # numbered runs; the CLI's default grads
 
 
+@needs_data
 @pytest.mark.parametrize("argv, message", [
     (["--limit", "5000"], "--val-size 5000 leaves no training examples out of --limit 5000"),
     (["--val-size", "60000"], "--val-size 60000 leaves no training examples out of the 60000 training"),
@@ -104,6 +107,7 @@ def test_bad_commands_exit_2_with_one_line_and_write_nothing(tmp_path, argv, mes
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_data
 @pytest.mark.parametrize("argv, message", [
     (["train", "--model", "resnet"], "invalid choice: 'resnet' (choose from 'cnn', 'mlp')"),
     (["train", "--optimizer", "sgdx"], "invalid choice: 'sgdx'"),
@@ -125,6 +129,7 @@ def test_more_bad_commands_in_process(tmp_path, monkeypatch, capsys, argv, messa
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_data
 def test_resume_trains_to_the_new_epochs_and_refuses_changed_flags(copy, cache):
     done = fnn_cli("train", "--resume", copy, "--epochs", "2", "--no-progress", cache=cache)
     assert done.returncode == 0, done.stderr
@@ -142,6 +147,7 @@ def test_resume_trains_to_the_new_epochs_and_refuses_changed_flags(copy, cache):
     assert checkpoint.read_info(copy / "checkpoint.safetensors").step == 2
 
 
+@needs_data
 def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
     argv = ["train", "--out", copy, "--overwrite", "--epochs", "500", "--limit", "3000", "--val-size", "100",
             "--batch-size", "50", "--no-progress", "--loop", "scan"]
@@ -164,6 +170,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
     assert len(json.loads((copy / "history.json").read_text())["train_loss"]) == done
 
 
+@needs_data
 def test_a_damaged_checkpoint_is_one_line(copy, monkeypatch, capsys):
     path = copy / "checkpoint.safetensors"
     raw = path.read_bytes()
@@ -178,6 +185,7 @@ def test_a_damaged_checkpoint_is_one_line(copy, monkeypatch, capsys):
     assert f"{path} is empty" in one_line(capsys.readouterr().err)
 
 
+@needs_data
 def test_evaluate_chooses_checkpoint_and_split(trained, cache):
     run, _ = trained
     done = fnn_cli("evaluate", run, "--checkpoint", "best", "--split", "train", cache=cache)
@@ -185,10 +193,10 @@ def test_evaluate_chooses_checkpoint_and_split(trained, cache):
     assert "best checkpoint (epoch 1, lowest validation loss): train accuracy" in done.stdout
 
 
+@needs_data
 def test_predict_classifies_npy_and_png(trained, tmp_path, cache):
-    from PIL import Image
-
     from fnn.data import load_dataset
+    Image = pytest.importorskip("PIL.Image")
     images, labels = load_dataset("fashion-mnist", "test")
     np.save(tmp_path / "a.npy", (images[0, :, :, 0] * 255).astype(np.uint8))
     big = np.kron(1.0 - images[1, :, :, 0], np.ones((3, 3)))          # dark on light, 84x84

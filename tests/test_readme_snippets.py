@@ -32,17 +32,18 @@ def test_jit_and_vmap_snippet_runs_and_is_right():
     model, params, state, x, labels = ns["model"], ns["params"], ns["state"], ns["x"], ns["labels"]
     assert printed.strip() == "(32, 784, 64)"
     assert ns["logits"].shape == (32, 10)
-    eager, _ = model.apply(params, state, x)
+    eager, _ = jax.jit(model.apply)(params, state, x)
     np.testing.assert_allclose(ns["logits"], eager, rtol=1e-5, atol=1e-6)
     per_example = ns["per_example"]
     with jax.numpy_dtype_promotion("standard"):
-        alone = jax.grad(ns["example_loss"])(params, x[5], labels[5])
-        batch = jax.grad(lambda p: fnn.losses.softmax_cross_entropy(model.apply(p, state, x)[0], labels))(params)
+        alone = jax.jit(jax.grad(ns["example_loss"]))(params, x[5], labels[5])
+        batch = jax.jit(jax.grad(lambda p: fnn.losses.softmax_cross_entropy(model.apply(p, state, x)[0], labels)))(
+            params)
         hand_model = fnn.manual(model)
 
         def hand_loss(p, x1, y1):
             return fnn.losses.softmax_cross_entropy(hand_model.apply(p, state, x1[None])[0], y1[None])
-        hand = jax.vmap(jax.grad(hand_loss), in_axes=(None, 0, 0))(params, x, labels)
+        hand = jax.jit(jax.vmap(jax.grad(hand_loss), in_axes=(None, 0, 0)))(params, x, labels)
     for got, want in zip(jax.tree.leaves(per_example), jax.tree.leaves(alone)):
         np.testing.assert_allclose(got[5], want, rtol=1e-4, atol=1e-6)
     for got, want in zip(jax.tree.leaves(per_example), jax.tree.leaves(batch)):
