@@ -205,7 +205,7 @@ def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, 
     at = (zero, cache.length, zero, zero)
     cache = DecodeCache(jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), at),
                         jax.lax.dynamic_update_slice(cache.v, v.astype(cache.v.dtype), at), cache.length + 1)
-    seen = (jnp.arange(cache.k.shape[1]) < cache.length)[None, None, None, :]
+    seen = (jnp.arange(cache.k.shape[1], dtype=jnp.int32) < cache.length)[None, None, None, :]
     out, _ = scaled_dot_product_attention(q, cache.k, cache.v, mask=seen)
     return out.reshape(*out.shape[:2], -1) @ params["W_o"] + params["b_o"], cache
 
