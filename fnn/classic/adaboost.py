@@ -38,9 +38,15 @@ def _split_scores(w, index, data, k):
     if k == 2:
         left = _cumsum(jnp.where(index == 1, w, -w)[order])
         score = (w.sum() + jnp.abs(left) + jnp.abs(left[:, -1:] - left)) / 2
-    else:
-        left = _cumsum(jax.nn.one_hot(sorted_labels, k, dtype=w.dtype, axis=1) * w[order][:, None])
-        score = left.max(1) + (left[:, :, -1:] - left).max(1)
+    else:                                   # one class at a time: memory (d, N), not (d, K, N)
+        ws = w[order]
+
+        def one_class(best, c):
+            left = _cumsum(jnp.where(sorted_labels == c, ws, 0))
+            return (jnp.maximum(best[0], left), jnp.maximum(best[1], left[:, -1:] - left)), None
+        zeros = jnp.zeros_like(ws)
+        (best_left, best_right), _ = jax.lax.scan(one_class, (zeros, zeros), jnp.arange(k, dtype=jnp.int32))
+        score = best_left + best_right
     return jnp.where(valid, score, -1)
 
 
