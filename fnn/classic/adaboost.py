@@ -23,7 +23,7 @@ def _cumsum(a, block=64):
     """Cumulative sum along the last axis as block-triangular matmuls (XLA:CPU's cumsum is slower)."""
     n = a.shape[-1]
     a = jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, -n % block)]).reshape(*a.shape[:-1], -1, block)
-    within = a @ jnp.triu(jnp.ones((block, block), a.dtype))
+    within = jnp.matmul(a, jnp.triu(jnp.ones((block, block), a.dtype)), precision="highest")  # no TF32
     offsets = jnp.cumsum(within[..., -1], axis=-1) - within[..., -1]
     return (within + offsets[..., None]).reshape(*a.shape[:-2], -1)[..., :n]
 
