@@ -13,6 +13,7 @@ Shape mismatches raise ValueError naming the loss.
 """
 from .base import REDUCTIONS as REDUCTIONS
 from .base import Loss as Loss
+from .ctc import ctc as ctc
 from .pair import contrastive as contrastive
 from .pair import triplet as triplet
 from .probability import binary_cross_entropy as binary_cross_entropy
