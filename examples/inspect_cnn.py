@@ -18,7 +18,7 @@ from fnn.inspect.report import write_report
 
 
 def train_briefly(x, y):
-    """One epoch on 12000 training images, hand-derived gradients: ~88% test accuracy."""
+    """One epoch on 12000 training images, hand-derived gradients (82.7% test accuracy measured)."""
     model = fnn.models.cnn()
     _, params, state = model.init(jax.random.PRNGKey(0), x.shape[1:])
     params, state, _, history = fnn.train.fit(

@@ -1,5 +1,8 @@
 """fnn.inspect: trace against jax.grad layer by layer; attributions on a CNN built by hand so
 that the right answer is known; the gradient-norm profile of 20-layer MLPs."""
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -280,3 +283,21 @@ def test_write_report_links_every_picture(tmp_path):
     assert "cnn/Relu_2" in page and "cnn/Conv2D_1" in page
     with pytest.raises(ValueError, match="no layer at path 'Conv9'"):
         write_report(model, params, state, x, np.array([3, 4]), tmp_path, cam_layer="Conv9")
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").exists(), reason="needs Fashion-MNIST")
+def test_inspect_command_on_a_run_directory(tmp_path, capsys):
+    """`fnn inspect RUN`: a CNN run (untrained weights saved as a run would be) gets its pictures;
+    a bad --layer is one line and exit 2."""
+    from fnn import checkpoint, runs
+    from fnn.cli import main
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "cnn", "dataset": "fashion-mnist"}))
+    setup = runs._setup(runs._read_config(run), 64)
+    checkpoint.save_training(run / "checkpoint.safetensors", setup.params, setup.state,
+                             setup.optimizer.init(setup.params), 1)
+    assert main(["inspect", str(run), "--images", "2", "--out", str(tmp_path / "out")]) == 0
+    assert {"index.html", "image_1.png", "grad_cam.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert main(["inspect", str(run), "--images", "2", "--layer", "Dense_1"]) == 2
+    assert "without the spatial axes" in capsys.readouterr().err
