@@ -41,6 +41,12 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     t.add_argument("--download", action="store_true", help="download the data set if it is not found")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="processes (machines) of a multi-process run (default: $JAX_NUM_PROCESSES, else 1)")
+    t.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="this process's id, 0..N-1 (default: $JAX_PROCESS_ID)")
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0 (default: $JAX_COORDINATOR_ADDRESS)")
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from . import checkpoint, data, losses
+from . import checkpoint, data, distributed, losses
 from .run_config import (
     CHANGEABLE_ON_RESUME,
     SETTINGS,
@@ -171,15 +171,21 @@ def training_loss(cfg: dict):
 
 def train(args) -> int:
     """`train`: a new run, or `--resume` one; every argument is checked before anything is written."""
+    distributed.initialize(getattr(args, "coordinator", None), getattr(args, "processes", None),
+                           getattr(args, "process_id", None))     # before any other JAX work
     given = {k: getattr(args, k) for k in SETTINGS if hasattr(args, k)}
     if args.resume:
         return _resume(args, given)
     cfg = defaults_for(given)
     check_config(cfg)
-    if args.out is not None:
+    if jax.process_count() > 1 and args.out is None:
+        raise UsageError("--processes: give every process the same --out (a directory all of them can read)")
+    if args.out is not None and distributed.is_main():
         check_out(Path(args.out), args.overwrite, args.prog)
     train_set, test_set = _load(cfg, args.data_dir, args.download)
     setup = _setup(cfg, train_set[0].shape[0] - cfg["val_size"])
+    if not distributed.is_main():                                   # process 0 writes the run directory
+        return _train_run(cfg, Path(args.out), setup, (train_set, test_set), None, args, False)
     run_dir, created = _make_run_dir(args.out, cfg, args.overwrite)
     _atomic_json(run_dir / "config.json", cfg)
     return _train_run(cfg, run_dir, setup, (train_set, test_set), None, args, created)
@@ -208,7 +214,8 @@ def _resume(args, given: dict) -> int:
     resumed = _load_weights(run_dir / "checkpoint.safetensors", setup) if done else None
     if cfg_new["epochs"] != cfg["epochs"] and cfg["schedule"] != "constant":
         print(f"the {cfg['schedule']} schedule now spans {cfg_new['epochs']} epochs instead of {cfg['epochs']}")
-    _atomic_json(run_dir / "config.json", cfg_new)
+    if distributed.is_main():
+        _atomic_json(run_dir / "config.json", cfg_new)
     return _train_run(cfg_new, run_dir, setup, (train_set, test_set), resumed, args, False)
 
 
@@ -280,15 +287,18 @@ def _train_run(cfg, run_dir, setup: Setup, sets, resumed, args, created) -> int:
         params, state, _, history = fit(
             model, params, state, setup.optimizer, fit_set, loss=training_loss(cfg), epochs=cfg["epochs"],
             batch_size=cfg["batch_size"], key=jax.random.fold_in(setup.key, 2), val=val_set,
-            grads=cfg["grads"], loop=cfg["loop"], progress=not args.no_progress, opt_state=opt_state,
-            initial_epoch=start, history=history, on_epoch=_on_epoch(run_dir, seconds, val_set is not None, t0),
-            report_loss=losses.softmax_cross_entropy)
+            grads=cfg["grads"], loop=cfg["loop"], progress=not args.no_progress and distributed.is_main(),
+            opt_state=opt_state, initial_epoch=start, history=history,
+            on_epoch=_on_epoch(run_dir, seconds, val_set is not None, t0) if distributed.is_main() else None,
+            report_loss=losses.softmax_cross_entropy, mesh=distributed.data_mesh() if jax.device_count() > 1 else None)
+        params, state = distributed.gather((params, state))         # whole, on every process
         result = evaluate(model, params, state, test_set, loss=losses.softmax_cross_entropy)
     except KeyboardInterrupt:
         return interrupted(run_dir, args.prog, created)
     history = {**history, "test": result, "wall_seconds": seconds + time.perf_counter() - t0}
-    _atomic_json(run_dir / "history.json", history)
-    _plot(run_dir, history)
+    if distributed.is_main():                                       # one process writes the run's files
+        _atomic_json(run_dir / "history.json", history)
+        _plot(run_dir, history)
     print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
           f"({history['wall_seconds']:.1f} s, loop={history['loop']})  run: {run_dir}")
     return 0
