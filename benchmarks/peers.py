@@ -21,6 +21,7 @@ import functools
 import importlib
 import os
 import platform
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,9 @@ def parse_args(argv=None):
     p.add_argument("--sequential", action="store_true",
                    help="time each peer in one go instead of interleaving one epoch of each per round")
     p.add_argument("--fnn-loop", default="auto", choices=("auto", "scan", "step"), help="fit's loop")
+    p.add_argument("--loop-trials", type=int, default=0, metavar="N",
+                   help="after the tables, fit(loop='auto') on N fresh MLPs per gradient mode: which loop it "
+                        "picks, against warm epochs of each forced loop")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads; default 2")
     p.add_argument("--out", type=Path, help="also write the markdown tables to this file")
     args = p.parse_args(argv)
@@ -143,14 +147,34 @@ def parse_args(argv=None):
     return args
 
 
+def loop_table(x, y, trials: int) -> str:
+    """Which loop fit(loop="auto") picks on the MLP, `trials` times per gradient mode."""
+    fnn_peer = importlib.import_module("_peers.fnn_peer")
+    lines = ["### fit(loop=\"auto\") on the MLP: the loop it picks, against each loop's warm epoch",
+             "", "| grads | auto picked | scan s/epoch (median) | step s/epoch (median) | faster |",
+             "| --- | --- | ---: | ---: | --- |"]
+    for grads in ("autodiff", "manual"):
+        log(f"loop trials, grads={grads} ...")
+        choices, seconds = fnn_peer.loop_trials(x, y, grads=grads, trials=trials)
+        med = {k: statistics.median(v) for k, v in seconds.items()}
+        picked = ", ".join(f"{name} x{choices.count(name)}" for name in sorted(set(choices)))
+        lines.append(f"| {grads} | {picked} (of {trials}) | {med['scan']:.3g} | {med['step']:.3g} "
+                     f"| {min(med, key=med.get)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     load = os.getloadavg()
     x, y, source = common.load_train()
+    if "fnn" not in args.skip:      # import fnn outside the timed warm-up, as the other peers' modules
+        importlib.import_module("_peers.fnn_peer").missing("mlp")
     rates: list[float] = []
     log(f"float32 matmul rate: {_matmul_rate(rates, args) / 1e9:.0f} GFLOP/s")
     tables = [_render(kind, run_table(kind, x, y, args, rates), args)
               for kind in ("mlp", "cnn") if args.only in (None, kind)]
+    if args.loop_trials > 0:
+        tables.append(loop_table(x, y, args.loop_trials))
     report = "\n\n".join([_header(source, rates, load), *tables])
     print(report)
     if args.out:

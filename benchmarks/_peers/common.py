@@ -35,17 +35,20 @@ class Measurement(NamedTuple):
     seconds: list[float]   # wall seconds of each timed epoch (warm: compile excluded)
     loss: float            # mean training loss of the last timed epoch (a sanity check)
     note: str
+    warmup: float = math.nan   # wall seconds of building the peer and its first epoch
 
 
 def measure(runner: Runner, repeat: int) -> Measurement:
-    """Warm up with one untimed epoch (compiles, allocates), then time `repeat` epochs."""
+    """Warm up with one epoch (compiles, allocates; timed apart), then time `repeat` epochs."""
+    t0 = time.perf_counter()
     runner.epoch()
+    warmup = time.perf_counter() - t0
     seconds, loss = [], math.nan
     for _ in range(repeat):
         t0 = time.perf_counter()
         loss = runner.epoch()
         seconds.append(time.perf_counter() - t0)
-    return Measurement(seconds, float(loss), runner.describe())
+    return Measurement(seconds, float(loss), runner.describe(), warmup)
 
 
 STATS = {"median": statistics.median, "min": min}
@@ -192,6 +195,7 @@ class Row(NamedTuple):
     loss: float | None
     note: str
     busy: float = math.nan    # CPU share other processes used just before timing (mean of samples)
+    fixed: float = math.nan   # fixed cost: first epoch (build, compile, fit's set-up) minus a timed epoch
 
 
 def seconds_text(seconds: float) -> str:
@@ -202,15 +206,19 @@ def seconds_text(seconds: float) -> str:
 def format_table(rows: list[Row], reference: str, ratio_label: str) -> str:
     """Markdown table with s/epoch and the ratio to the row named `reference`."""
     ref = next((r.seconds for r in rows if r.name == reference and r.seconds), None)
-    lines = [f"| peer | s/epoch | {ratio_label} | train loss | notes |",
-             "| --- | ---: | ---: | ---: | --- |"]
+    ref_fixed = next((r.fixed for r in rows if r.name == reference and r.seconds), math.nan)
+    lines = [f"| peer | s/epoch | {ratio_label} | fixed cost s | fixed vs ref | train loss | notes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         if r.seconds is None:
-            lines.append(f"| {r.name} | — | — | — | {r.note} |")
+            lines.append(f"| {r.name} | — | — | — | — | — | {r.note} |")
             continue
         ratio = f"{r.seconds / ref:.2f}x" if ref else "—"
+        fixed = "" if math.isnan(r.fixed) else f"{r.fixed:.2f}"
+        fixed_ratio = "" if math.isnan(r.fixed) or not ref_fixed > 0 else f"{r.fixed / ref_fixed:.2f}x"
         loss = "" if r.loss is None or math.isnan(r.loss) else f"{r.loss:.3f}"
-        lines.append(f"| {r.name} | {seconds_text(r.seconds)} | {ratio} | {loss} | {r.note} |")
+        lines.append(f"| {r.name} | {seconds_text(r.seconds)} | {ratio} | {fixed} | {fixed_ratio} | {loss} "
+                     f"| {r.note} |")
     busy = [r.busy for r in rows if not math.isnan(r.busy)]
     if busy:
         spread = f"{100 * min(busy):.0f}%" if max(busy) - min(busy) < 0.01 else \

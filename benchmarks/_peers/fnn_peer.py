@@ -103,3 +103,26 @@ def fit_runner(kind: str, x: np.ndarray, y: np.ndarray, *, grads: str, epochs: i
     runner = _FitThread(kind, grads, x, y, epochs, loop)
     note = lambda: f"fit, loop={runner.loop}" + (" (auto)" if loop == "auto" else "")
     return Runner(runner.epoch, note)
+
+
+def loop_trials(x: np.ndarray, y: np.ndarray, *, grads: str, trials: int) -> tuple[list[str], dict]:
+    """`fit(loop="auto")` on `trials` fresh models (nothing cached: each compiles and races
+    anew), and between them one warm epoch of each forced loop, timed by `fit` itself.
+    Returns (the loops auto chose, {loop: [seconds per forced epoch]})."""
+    import jax
+
+    import fnn
+    from fnn.train import fit
+
+    def run(net, loop, epochs):
+        _, params, state = net.init(jax.random.PRNGKey(0), x.shape[1:])
+        return fit(net, params, state, fnn.optim.adam(LR), (x, y), loss=fnn.losses.softmax_cross_entropy,
+                   epochs=epochs, batch_size=BATCH, key=jax.random.PRNGKey(1), grads=grads, loop=loop,
+                   progress=False)[3]
+
+    forced, choices, seconds = model("mlp"), [], {"scan": [], "step": []}
+    for _ in range(trials):
+        choices.append(run(model("mlp"), "auto", 1)["loop"])
+        for loop in seconds:
+            seconds[loop].append(run(forced, loop, 2)["epoch_seconds"][-1])
+    return choices, seconds

@@ -40,8 +40,9 @@ def _failed(name: str, err: Exception) -> Row:
 def _row(name: str, m: Measurement, scale: float, stat: str, busy: float) -> Row:
     per_epoch = STATS[stat](m.seconds) * scale
     runs = ", ".join(f"{s:.3g}" for s in m.seconds)
-    log(f"  {name}: {per_epoch:.3g} s/epoch (timed runs: {runs} s)")
-    return Row(name, per_epoch, m.loss, m.note, busy)
+    fixed = m.warmup - STATS[stat](m.seconds)       # unscaled: the first run has the timed runs' steps
+    log(f"  {name}: {per_epoch:.3g} s/epoch (timed runs: {runs} s), fixed cost {fixed:.3g} s")
+    return Row(name, per_epoch, m.loss, m.note, busy, fixed)
 
 
 def sequential(peers: list[Peer], args, scale: float) -> list[Row]:
@@ -58,8 +59,8 @@ def sequential(peers: list[Peer], args, scale: float) -> list[Row]:
     return rows
 
 
-def _warm_up(peers: list[Peer]) -> tuple[dict[str, Runner], dict[str, Row]]:
-    runners, failures = {}, {}
+def _warm_up(peers: list[Peer]) -> tuple[dict[str, Runner], dict[str, Row], dict[str, float]]:
+    runners, failures, warmup = {}, {}, {}
     for peer in peers:
         t0 = time.perf_counter()
         try:
@@ -69,12 +70,13 @@ def _warm_up(peers: list[Peer]) -> tuple[dict[str, Runner], dict[str, Row]]:
             failures[peer.name] = _failed(peer.name, err)
             continue
         runners[peer.name] = runner
-        log(f"  {peer.name}: built and warmed up in {time.perf_counter() - t0:.1f} s")
-    return runners, failures
+        warmup[peer.name] = time.perf_counter() - t0
+        log(f"  {peer.name}: built and warmed up in {warmup[peer.name]:.1f} s")
+    return runners, failures, warmup
 
 
 def interleaved(peers: list[Peer], args, scale: float) -> list[Row]:
-    runners, failures = _warm_up(peers)
+    runners, failures, warmup = _warm_up(peers)
     seconds = {name: [] for name in runners}
     losses, busy = dict.fromkeys(runners, math.nan), []
     for round_ in range(args.repeat):
@@ -90,5 +92,6 @@ def interleaved(peers: list[Peer], args, scale: float) -> list[Row]:
                 continue
             seconds[name].append(time.perf_counter() - t0)
     return [failures[p.name] if p.name in failures else
-            _row(p.name, Measurement(seconds[p.name], losses[p.name], runners[p.name].describe()),
+            _row(p.name, Measurement(seconds[p.name], losses[p.name], runners[p.name].describe(),
+                                     warmup[p.name]),
                  scale, args.stat, sum(busy) / len(busy)) for p in peers]

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .. import distributed, optim
 from ..core import Layer
 from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
-from .loops import LOOPS, Carry, make_epoch, make_step_loop, means, new_carry, plan, race, restart
+from .loops import LOOPS, Carry, compile_all, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
 from .step import GRADS
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate")
@@ -85,11 +85,12 @@ def _train_epoch(run: _Run, carry: Carry, loop: str, epoch: int) -> tuple[Carry,
     The guard: the step loss is checked as it goes (`carry.bad`, no per-step selects);
     after an epoch with a non-finite loss at step k, the epoch is replayed from its
     start up to step k, so the carry holds the last finite values. Returns (carry, loop, k or -1)."""
-    epoch_plan = plan(jax.random.fold_in(run.key, epoch), run.examples, run.batch_size)
+    epoch_plan = plan(run.key, epoch, run.examples, run.batch_size)
     carry = restart(carry)
-    start = jax.tree.map(jnp.copy, carry)
+    start = copy(carry)
     done = 0
     if loop == "auto":
+        compile_all(run.loops, carry, run.data, epoch_plan)
         carry, loop, done = race(run.loops, carry, run.data, epoch_plan, run.steps)
     carry = run.loops[loop](carry, run.data, epoch_plan, done, run.steps)
     bad = int(carry.bad)
@@ -137,7 +138,7 @@ class _Stopper:
         if self.patience is None:
             return False
         if value < self.best:
-            self.best, self.best_carry, self.wait = value, jax.tree.map(jnp.copy, carry), 0
+            self.best, self.best_carry, self.wait = value, copy(carry), 0
             return False
         self.wait += 1
         return self.wait >= self.patience
@@ -214,7 +215,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     model, carry, train, val, loop = _place(model, new_carry(params, state, opt_state), train, val, mesh,
                                             batch_size, loop)
-    carry = jax.tree.map(jnp.copy, carry)      # the loops donate the carry; the caller's arrays stay valid
+    carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
     n = length("fit", "train", train[0])
     run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),
                train, val, key, batch_size, n, n // batch_size)

@@ -2,8 +2,8 @@
 
     run(carry, data, plan, start, stop) -> carry       # steps start..stop-1 of an epoch
 
-`plan = (order, key)`: `order` (S, B) holds the shuffled example indices of each of
-the epoch's S steps, and step i draws its randomness from `fold_in(key, i)`. A step
+`plan = (order, key, epoch)`: `order` (S, B) holds the shuffled example indices of each
+of the epoch's S steps; step i draws its randomness from `fold_in(fold_in(key, epoch), i)`. A step
 gathers its batch from the device-resident `data` by index, so no permuted copy of
 the data set is made. `make_epoch` is ONE compiled `lax.fori_loop` over the step;
 its bounds are traced values, so the same program runs a whole epoch, a race chunk
@@ -11,8 +11,8 @@ or the non-finite guard's replay. `make_step_loop` calls one jitted step per bat
 """
 from __future__ import annotations
 
-import functools
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -49,6 +49,12 @@ def restart(carry: Carry) -> Carry:
     return carry._replace(bad=jax.device_put(np.int32(-1)), sums={k: jax.device_put(zero) for k in SUMS})
 
 
+def copy(tree):
+    """A copy of every array of `tree` in new buffers (a donated carry leaves the original intact)."""
+    return jax.tree.map(lambda a: jax.device_put(a, a.sharding, may_alias=False)    # also arrays that
+                        if isinstance(a, jax.Array) else jax.device_put(a), tree)   # span processes
+
+
 def means(carry: Carry) -> dict:
     """Per-step means of the carry's sums, as floats (None for a metric the loss has not)."""
     sums = jax.device_get(carry.sums)
@@ -73,26 +79,25 @@ def cached(model: Layer, key: tuple, build: Callable) -> Any:
     return found
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _plan(key, n, batch_size):
-    k_order, k_steps = jax.random.split(key)
+def plan(key, epoch: int, n: int, batch_size: int) -> tuple:
+    """`(order, key, epoch)` of an epoch: a random order of the n examples cut into n // B
+    full batches (the left-out examples change with the epoch), drawn on the host by
+    NumPy's PCG64 seeded with the key's data and the epoch (no device work, no compile)."""
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng([*np.asarray(data, np.uint32).ravel().tolist(), epoch])
     steps = n // batch_size
-    order = jax.random.permutation(k_order, n)[:steps * batch_size].reshape(steps, batch_size)
-    return order.astype(jnp.int32), k_steps
-
-
-def plan(key, n: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """`(order, key)` of an epoch: a random order of the n examples cut into n // B full
-    batches (the left-out examples change with the key), and the key of its steps."""
-    return _plan(key, n, batch_size)
+    order = rng.permutation(n)[:steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+    return jax.device_put(order), key, np.int32(epoch)
 
 
 def _take(tree, index):
     return jax.tree.map(lambda a: a[index], tree)
 
 
-def _body(step: Callable, data, order, key) -> Callable:
+def _body(step: Callable, data, order, key, epoch) -> Callable:
     """`body(i, carry) -> carry`: step i of the epoch, its metrics added to the sums."""
+    key = jax.random.fold_in(key, epoch)
+
     def body(i, carry: Carry) -> Carry:
         batch = _take(data, order[i])
         params, state, opt_state, m = step(carry.params, carry.state, carry.opt_state, batch,
@@ -113,10 +118,14 @@ def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodif
     def build():
         step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
 
+        def epoch(carry, data, plan, start, stop):
+            return jax.lax.fori_loop(start, stop, _body(step, data, *plan), carry)
+        jitted = jax.jit(epoch, donate_argnums=(0,))
+
         def run(carry, data, plan, start, stop):
-            order, key = plan
-            return jax.lax.fori_loop(start, stop, _body(step, data, order, key), carry)
-        return jax.jit(run, donate_argnums=(0,))
+            return jitted(carry, data, plan, start, stop)
+        run.compile = lambda carry, data, plan: jitted.lower(carry, data, plan, 0, 1).compile()
+        return run
     return cached(model, ("epoch", loss, optimizer, grads, report_loss), build)
 
 
@@ -127,19 +136,31 @@ def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "aut
     lone step (XLA:CPU with convolutions, jax-ml/jax#12868)."""
     def build():
         step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
-        one = jax.jit(lambda carry, data, order, key, i: _body(step, data, order, key)(i, carry),
-                      donate_argnums=(0,))
+        one = jax.jit(lambda carry, data, plan, i: _body(step, data, *plan)(i, carry), donate_argnums=(0,))
 
         def run(carry, data, plan, start, stop):
             for i in range(start, stop):
-                carry = one(carry, data, *plan, np.int32(i))
+                carry = one(carry, data, plan, np.int32(i))
             return carry
+        run.compile = lambda carry, data, plan: one.lower(carry, data, plan, np.int32(0)).compile()
         return run
     return cached(model, ("steps", loss, optimizer, grads, report_loss), build)
 
 
+def compile_all(loops: dict[str, Callable], carry: Carry, data, epoch_plan) -> None:
+    """Compile every loop's program at once, the others in threads: XLA compiles outside
+    the GIL, so on several cores the race costs about one compile, not two."""
+    first, *others = loops.values()
+    threads = [threading.Thread(target=run.compile, args=(carry, data, epoch_plan)) for run in others]
+    for thread in threads:
+        thread.start()
+    first.compile(carry, data, epoch_plan)
+    for thread in threads:
+        thread.join()
+
+
 def race(loops: dict[str, Callable], carry: Carry, data, epoch_plan, steps: int, *,
-         chunk: int = 16, rounds: int = 4) -> tuple[Carry, str, int]:
+         chunk: int = 32, rounds: int = 4) -> tuple[Carry, str, int]:
     """Train the first steps of an epoch in chunks alternating between `loops`, timing
     each chunk after a first untimed one (compilation); every chunk is a real training
     step, nothing is thrown away. Returns (carry, the loop with the best time per chunk,
