@@ -65,6 +65,10 @@ class Activation:
     reads: str = "x"
     options: tuple = ()
 
+    def __post_init__(self):
+        if getattr(self.forward_fn, "__doc__", None):     # inspect.getdoc(relu) gives the formula
+            object.__setattr__(self, "__doc__", self.forward_fn.__doc__)
+
     def __call__(self, x: Array, **kwargs) -> Array:
         return self.forward_fn(x, **{**dict(self.options), **kwargs})
 

@@ -45,6 +45,10 @@ class Loss:
     name: str = "loss"
     options: tuple = ()
 
+    def __post_init__(self):
+        if getattr(self.value_fn, "__doc__", None):       # inspect.getdoc(mse) gives the formula
+            object.__setattr__(self, "__doc__", self.value_fn.__doc__)
+
     def __call__(self, *arrays, **kwargs) -> Array:
         return self.value_fn(*arrays, **{**dict(self.options), **kwargs})
 
