@@ -281,3 +281,6 @@ CASES = (
     _case("gelu-tanh", gelu.partial(approximate=True)),
     _case("softmax-axis0", softmax.partial(axis=0)),
 )
+
+__all__ = ["ACTIVATIONS", "Activation", "elu", "gelu", "leaky_relu", "log_softmax", "mish", "relu", "selu",
+           "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]

@@ -12,7 +12,8 @@ import fnn.layers
 import fnn.optim
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"fnn": fnn, "fnn.layers": fnn.layers, "fnn.optim": fnn.optim}
+PACKAGES = {"fnn": fnn, "fnn.activations": fnn.activations, "fnn.layers": fnn.layers,
+            "fnn.losses": fnn.losses, "fnn.optim": fnn.optim}
 AUTODIFF = re.compile(r"jax\.(grad|vjp|jvp|linearize|linear_transpose|value_and_grad)\b|custom_vjp")
 AUTODIFF_ALLOWED = {"gradcheck.py", "core.py", "train.py"}   # the oracle, manual()'s wiring, grads="autodiff"
 
