@@ -362,18 +362,25 @@ def evaluate_run(args) -> int:
     return 0 if math.isfinite(result["loss"]) else 1
 
 
+def load_run(run_dir: str | os.PathLike, which: str = "last"):
+    """`(config, model, params, state, epoch)` from a run directory's last or best checkpoint."""
+    run_dir = Path(run_dir)
+    path = _checkpoint_path(run_dir, which)
+    cfg = _read_config(run_dir)
+    setup = _setup(cfg, cfg["batch_size"])              # the optimizer only as a template
+    params, state, _, epoch, _ = _load_weights(path, setup)
+    return cfg, setup.model, params, state, epoch
+
+
 def predict_run(args) -> int:
     """`predict RUN IMAGE...`: the top classes of each image with their probabilities."""
-    run_dir = Path(args.run_dir)
-    path = _checkpoint_path(run_dir, args.checkpoint)
-    cfg = _read_config(run_dir)
+    _checkpoint_path(Path(args.run_dir), args.checkpoint)
     try:
         images = np.stack([data.load_image(p, IMAGE_SHAPE) for p in args.images])
     except (OSError, ValueError) as err:
         raise UsageError(str(err)) from None
-    setup = _setup(cfg, cfg["batch_size"])
-    params, state, *_ = _load_weights(path, setup)
-    logits, _ = setup.model.apply(params, state, images, train=False)
+    cfg, model, params, state, _ = load_run(args.run_dir, args.checkpoint)
+    logits, _ = model.apply(params, state, images, train=False)
     probs = np.asarray(jax.nn.softmax(logits, axis=-1))
     names = data.CLASS_NAMES[cfg["dataset"]]
     for image, p in zip(args.images, probs):

@@ -191,6 +191,9 @@ def test_evaluate_chooses_checkpoint_and_split(trained, cache):
     done = fnn_cli("evaluate", run, "--checkpoint", "best", "--split", "train", cache=cache)
     assert done.returncode == 0, done.stderr
     assert "best checkpoint (epoch 1, lowest validation loss): train accuracy" in done.stdout
+    from fnn.runs import load_run
+    cfg, model, params, state, epoch = load_run(run, "best")
+    assert (cfg["model"], epoch) == ("mlp", 1) and model.name == "mlp"
 
 
 @needs_data
