@@ -61,6 +61,8 @@ def _value_summary(x):
 def encode_labels(name: str, y, n: int, classes=None) -> tuple[np.ndarray, jax.Array]:
     """(classes, index of each label in classes); y must hold n labels, all in `classes` if given."""
     y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise ValueError(f"{name}: expected numeric labels (JAX arrays hold no strings), got dtype {y.dtype}")
     if y.shape != (n,):
         raise ValueError(f"{name}: expected y of shape ({n},) to match x, got shape {y.shape}")
     if classes is None:

@@ -62,6 +62,12 @@ def test_shapes_of_x_and_y(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_string_labels(name):
+    with pytest.raises(ValueError, match=rf"^{name}: expected numeric labels \(JAX arrays hold no strings\)"):
+        LEARNERS[name].fit(X, np.array(["a", "b", "a", "b"]))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_predict_under_jit_with_labels_kept(name):
     y = np.array([3, 7, 3, 7])
     params = LEARNERS[name].fit(X, y)
