@@ -301,3 +301,11 @@ def test_inspect_command_on_a_run_directory(tmp_path, capsys):
     assert {"index.html", "image_1.png", "grad_cam.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
     assert main(["inspect", str(run), "--images", "2", "--layer", "Dense_1"]) == 2
     assert "without the spatial axes" in capsys.readouterr().err
+
+
+def test_plot_attention_writes_a_heat_map(tmp_path):
+    weights = np.eye(4)[::-1] * 0.9 + 0.025
+    path = fnn.inspect.plot_attention(weights, tmp_path / "att.png", queries=list("ABCD"), keys=list("abcd"))
+    assert path.stat().st_size > 1000
+    with pytest.raises(ValueError, match=r"^plot_attention: expected weights of shape \(T_q, T_k\)"):
+        fnn.inspect.plot_attention(np.ones(3), tmp_path / "bad.png")

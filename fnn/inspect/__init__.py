@@ -21,6 +21,7 @@ from .features import filters as filters
 from .features import gradient_norms as gradient_norms
 from .plots import plot_activation_functions as plot_activation_functions
 from .plots import plot_activation_maps as plot_activation_maps
+from .plots import plot_attention as plot_attention
 from .plots import plot_attributions as plot_attributions
 from .plots import plot_embedding as plot_embedding
 from .plots import plot_filters as plot_filters
@@ -32,6 +33,7 @@ __all__ = [
     "ActivationStats", "Attributions", "GradientNorms", "Trace", "activation_maps",
     "activation_maximization", "activation_stats", "combinator_kind", "filters", "grad_cam",
     "gradient_norms", "integrated_gradients", "occlusion", "plot_activation_functions",
-    "plot_activation_maps", "plot_attributions", "plot_embedding", "plot_filters", "plot_grad_cam",
+    "plot_activation_maps", "plot_attention", "plot_attributions", "plot_embedding", "plot_filters",
+    "plot_grad_cam",
     "plot_gradient_norms", "plot_images", "saliency", "trace",
 ]

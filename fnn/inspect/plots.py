@@ -182,3 +182,22 @@ def plot_embedding(points, labels, path, *, class_names=None, title: str = "embe
     ax.legend(fontsize=7, markerscale=2, loc="best")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def plot_attention(weights, path, *, queries=None, keys=None, title: str = "attention weights") -> Path:
+    """A heat map of one attention matrix (T_q, T_k) (rows: queries, columns: keys), with the
+    query and key tokens as tick labels when given, and a colour bar; as the material draws it."""
+    plt = _pyplot()
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 2:
+        raise ValueError(f"plot_attention: expected weights of shape (T_q, T_k), got {weights.shape}")
+    fig, ax = plt.subplots(figsize=(1.0 + 0.35 * weights.shape[1], 1.0 + 0.35 * weights.shape[0]))
+    image = ax.imshow(weights, cmap="viridis", vmin=0, aspect="auto")
+    for axis, labels, setter in ((0, queries, ax.set_yticks), (1, keys, ax.set_xticks)):
+        if labels is not None:
+            setter(range(weights.shape[axis]), [str(t) for t in labels])
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _save(fig, path)
