@@ -71,7 +71,7 @@ SETTINGS = {
     "batch_norm": ("on", "BatchNorm after each hidden Dense/Conv"),
     "label_smoothing": (0.1, "label smoothing of the training loss, in [0, 1)"),
     "batch_size": (64, "examples per step"),
-    "grads": ("manual", "manual: the hand-derived backward passes; autodiff: jax.grad (same numbers)"),
+    "grads": ("manual", "manual: the hand-derived backward passes; autodiff: JAX autodiff (same numbers)"),
     "loop": ("auto", "scan: an epoch is one compiled lax.scan; step: a jitted step per batch; "
                      "auto: time both and keep the faster"),
     "val_size": (None, "training examples held out for validation (default: 5000 for mlp, 0 for cnn)"),

@@ -56,7 +56,7 @@ class AttentionFunction(NamedTuple):
 
     Shapes: q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) -> out (B, T_q, H, D_v),
         weights P (B, H, T_q, T_k).  scale: None means 1 / sqrt(D).
-    Backward (`.backward(q, k, v, weights, dout, dweights=None) -> (dq, dk, dv)`):
+    Backward: `.backward(q, k, v, weights, dout, dweights=None) -> (dq, dk, dv)`,
         dV = P^T dO     dP = dO V^T (+ dweights)     dS = P * (dP - rowsum(dP * P))
         dQ = scale dS K     dK = scale dS^T Q;   masked keys get exactly zero gradient.
     """

@@ -2,7 +2,7 @@
 
     step(params, state, opt_state, (x, y), key) -> (params, state, opt_state, metrics)
 
-`grads="autodiff"` differentiates the loss with `jax.value_and_grad`; `grads="manual"`
+`grads="autodiff"` differentiates the loss with JAX's `value_and_grad`; `grads="manual"`
 runs `model.forward`, the loss's hand-derived gradient (`loss.grad`) and `model.backward`
 (no autodiff anywhere in the step). Inputs and targets may be pytrees of arrays, examples
 first; a target `(labels, weights)` means `loss(pred, labels, weights=weights)`.
