@@ -1,7 +1,6 @@
 """Meshes, shardings and placement: the single-program part of `fnn.distributed`."""
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -120,16 +119,22 @@ def place_data(tree: PyTree, mesh: Mesh | Plan) -> PyTree:
     return jax.tree.map(put, tree)
 
 
-@functools.lru_cache(maxsize=64)
 def data_parallel(model: Layer, mesh: Mesh | Plan) -> Layer:
     """`model` with its input batch constrained to be split over the data axis, so the
     SPMD partitioner runs every layer on each device's slice of the batch. With sharded
     params (ZeRO-3/FSDP) the params are constrained whole where forward and backward use
-    them: XLA all-gathers them there; the hand-derived backward's gradients are constrained
-back to the params' split, so XLA reduce-scatters them (autodiff's transpose of the
-constraint asks for whole gradients: an all-reduce, then each device keeps its slice).
-    Same params, state, paths and backward; cached, so `fit`'s compiled steps are reused."""
+    them (XLA all-gathers them there), and the hand-derived backward's gradients are
+    constrained back to the params' split (a reduce-scatter; XLA:CPU writes it as an
+    all-reduce and a slice). Same params, state, paths and backward. Kept on the model
+    (as fit's compiled loops are), so a second fit reuses it and its compiled steps."""
     p = as_plan(mesh)
+    table = getattr(model.forward, "__dict__", {}).setdefault("_fnn_data_parallel", {})
+    if p not in table:
+        table[p] = _wrapped(model, p)
+    return table[p]
+
+
+def _wrapped(model: Layer, p: Plan) -> Layer:
     n, split, whole = p.mesh.shape[p.axis], batch_sharding(p.mesh, p.axis), replicated(p.mesh)
 
     def batch(x):      # a batch that does not divide (the last one in `predict`) stays unconstrained

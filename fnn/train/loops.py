@@ -51,8 +51,9 @@ def restart(carry: Carry) -> Carry:
 
 def copy(tree):
     """A copy of every array of `tree` in new buffers (a donated carry leaves the original intact)."""
-    return jax.tree.map(lambda a: jax.device_put(a, a.sharding, may_alias=False)    # also arrays that
-                        if isinstance(a, jax.Array) else jax.device_put(a), tree)   # span processes
+    return jax.tree.map(lambda a: jax.device_put(a, a.sharding, may_alias=False)   # arrays that span
+                        if isinstance(a, jax.Array) and not a.is_fully_addressable   # processes
+                        else jax.device_put(a, may_alias=False), tree)
 
 
 def means(carry: Carry) -> dict:

@@ -19,6 +19,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+jax.config.update("jax_disable_most_optimizations", True)     # compiles faster; the partitioner still runs
+
 from fnn import checkpoint, distributed, losses, models, optim  # noqa: E402
 from fnn.train import fit  # noqa: E402
 
