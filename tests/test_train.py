@@ -71,9 +71,19 @@ def test_second_fit_does_not_recompile():
     assert not compiled, compiled
 
 
-def test_auto_loop_picks_a_measured_loop():
-    *_, history = _fit(loop="auto", epochs=1)
+def test_auto_loop_keeps_the_scan_when_a_race_cannot_pay_for_its_compile():
+    *_, history = _fit(loop="auto", epochs=1)          # 8 steps: far less than ten compiles
+    assert history["loop"] == "scan"
+
+
+def test_auto_loop_race_trains_on_every_step_it_times(monkeypatch):
+    monkeypatch.setattr(fnn.train.loops, "RACE_PAYBACK", 0.0)    # race whatever the cost
+    data = _synthetic(n=1280)                                      # 20 steps: chunks of 2
+    p_auto, _, _, history = _fit(loop="auto", epochs=2, data=data)
+    p_scan, _, _, h_scan = _fit(loop="scan", epochs=2, data=data)
     assert history["loop"] in ("scan", "step")
+    _close(p_auto, p_scan, 1e-5)                                   # the race's chunks are the epoch's steps
+    np.testing.assert_allclose(history["train_loss"], h_scan["train_loss"], rtol=1e-5)
 
 
 def test_nan_guard_keeps_last_finite_params_and_names_the_step():

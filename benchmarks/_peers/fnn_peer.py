@@ -107,12 +107,15 @@ def fit_runner(kind: str, x: np.ndarray, y: np.ndarray, *, grads: str, epochs: i
 
 def loop_trials(x: np.ndarray, y: np.ndarray, *, grads: str, trials: int) -> tuple[list[str], dict]:
     """`fit(loop="auto")` on `trials` fresh models (nothing cached: each compiles and races
-    anew), and between them one warm epoch of each forced loop, timed by `fit` itself.
+    anew, the race forced even where fit would skip it as too short to pay for the step
+    loop's compile), and between them one warm epoch of each forced loop, timed by `fit`.
     Returns (the loops auto chose, {loop: [seconds per forced epoch]})."""
     import jax
 
     import fnn
-    from fnn.train import fit
+    from fnn.train import fit, loops
+
+    loops.RACE_PAYBACK = 0.0        # race even a one-epoch fit: the race itself is on trial
 
     def run(net, loop, epochs):
         _, params, state = net.init(jax.random.PRNGKey(0), x.shape[1:])

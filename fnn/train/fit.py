@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from .. import distributed, optim
 from ..core import Layer
 from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
-from .loops import LOOPS, Carry, compile_all, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
+from .loops import LOOPS, Carry, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
 from .step import GRADS
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate")
@@ -32,6 +32,7 @@ class _Run(NamedTuple):
     batch_size: int
     examples: int             # training examples
     steps: int                # full batches per epoch
+    epochs: int               # the epoch fit stops at
 
 
 def _check_arguments(grads, loop, epochs, batch_size, early_stopping, val) -> None:
@@ -90,8 +91,8 @@ def _train_epoch(run: _Run, carry: Carry, loop: str, epoch: int) -> tuple[Carry,
     start = copy(carry)
     done = 0
     if loop == "auto":
-        compile_all(run.loops, carry, run.data, epoch_plan)
-        carry, loop, done = race(run.loops, carry, run.data, epoch_plan, run.steps)
+        carry, loop, done = race(run.loops, carry, run.data, epoch_plan, run.steps,
+                                 total_steps=run.steps * (run.epochs - epoch))
     carry = run.loops[loop](carry, run.data, epoch_plan, done, run.steps)
     bad = int(carry.bad)
     if bad >= 0:
@@ -218,7 +219,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
     n = length("fit", "train", train[0])
     run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),
-               train, val, key, batch_size, n, n // batch_size)
+               train, val, key, batch_size, n, n // batch_size, epochs)
     history, stopper = _new_history(history, report_loss is not None), _Stopper(early_stopping)
     bar = _progress(epochs - initial_epoch, progress)
     try:

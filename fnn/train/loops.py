@@ -12,7 +12,6 @@ or the non-finite guard's replay. `make_step_loop` calls one jitted step per bat
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -148,33 +147,39 @@ def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "aut
     return cached(model, ("steps", loss, optimizer, grads, report_loss), build)
 
 
-def compile_all(loops: dict[str, Callable], carry: Carry, data, epoch_plan) -> None:
-    """Compile every loop's program at once, the others in threads: XLA compiles outside
-    the GIL, so on several cores the race costs about one compile, not two."""
-    first, *others = loops.values()
-    threads = [threading.Thread(target=run.compile, args=(carry, data, epoch_plan)) for run in others]
-    for thread in threads:
-        thread.start()
-    first.compile(carry, data, epoch_plan)
-    for thread in threads:
-        thread.join()
+RACE_PAYBACK = 10.0    # race only if the training left is worth this many compiles of the step
+RACE_MARGIN = 0.15     # the step loop must be this much faster than the scan to be chosen
 
 
-def race(loops: dict[str, Callable], carry: Carry, data, epoch_plan, steps: int, *,
+def _timed(run: Callable, carry: Carry, data, epoch_plan, start: int, stop: int) -> tuple[Carry, float]:
+    t0 = time.perf_counter()
+    carry = jax.block_until_ready(run(carry, data, epoch_plan, start, stop))
+    return carry, time.perf_counter() - t0
+
+
+def race(loops: dict[str, Callable], carry: Carry, data, epoch_plan, steps: int, *, total_steps: int,
          chunk: int = 32, rounds: int = 4) -> tuple[Carry, str, int]:
-    """Train the first steps of an epoch in chunks alternating between `loops`, timing
-    each chunk after a first untimed one (compilation); every chunk is a real training
-    step, nothing is thrown away. Returns (carry, the loop with the best time per chunk,
-    the next step). With too few steps to time, the first loop is chosen."""
-    chunk = max(1, min(chunk, steps // (len(loops) * (rounds + 1))))
-    best, i = dict.fromkeys(loops, math.inf), 0
-    for r in range(rounds + 1):
+    """Pick the scan or the step loop on the first steps of an epoch (every chunk is a real
+    training step). The scan is compiled and timed first; when the `total_steps` left would
+    take under RACE_PAYBACK times its compile, the scan is kept without compiling the step
+    loop. Otherwise chunks alternate and the step loop wins only if its best chunk beats
+    the scan's by RACE_MARGIN (so noise cannot flip the choice). Returns (carry, loop, next step)."""
+    (first, scan), (other, step) = loops.items()
+    chunk = max(1, min(chunk, steps // (2 * (rounds + 1))))
+    if steps < 3 * chunk:
+        return carry, first, 0
+    t0 = time.perf_counter()
+    scan.compile(carry, data, epoch_plan)
+    compile_seconds = time.perf_counter() - t0
+    carry, _ = _timed(scan, carry, data, epoch_plan, 0, chunk)                  # warm
+    carry, seconds = _timed(scan, carry, data, epoch_plan, chunk, 2 * chunk)
+    if seconds / chunk * total_steps < RACE_PAYBACK * compile_seconds:
+        return carry, first, 2 * chunk
+    carry, _ = _timed(step, carry, data, epoch_plan, 2 * chunk, 3 * chunk)      # compiles
+    best, i = {first: seconds, other: math.inf}, 3 * chunk
+    for _ in range(rounds):
         for name, run in loops.items():
-            if i + chunk > steps:
-                break
-            t0 = time.perf_counter()
-            carry = jax.block_until_ready(run(carry, data, epoch_plan, i, i + chunk))
-            if r > 0:
-                best[name] = min(best[name], time.perf_counter() - t0)
-            i += chunk
-    return carry, min(loops, key=lambda name: best[name]), i
+            if i + chunk <= steps:
+                carry, seconds = _timed(run, carry, data, epoch_plan, i, i + chunk)
+                best[name], i = min(best[name], seconds), i + chunk
+    return carry, (other if best[other] < (1 - RACE_MARGIN) * best[first] else first), i
