@@ -186,7 +186,10 @@ def train(args) -> int:
     setup = _setup(cfg, train_set[0].shape[0] - cfg["val_size"])
     if not distributed.is_main():                                   # process 0 writes the run directory
         return _train_run(cfg, Path(args.out), setup, (train_set, test_set), None, args, False)
-    run_dir, created = _make_run_dir(args.out, cfg, args.overwrite)
+    try:
+        run_dir, created = _make_run_dir(args.out, cfg, args.overwrite)
+    except OSError as err:
+        raise UsageError(f"cannot create the run directory: {err}") from None
     _atomic_json(run_dir / "config.json", cfg)
     return _train_run(cfg, run_dir, setup, (train_set, test_set), None, args, created)
 
@@ -200,14 +203,13 @@ def _resume(args, given: dict) -> int:
         if k not in CHANGEABLE_ON_RESUME and v != cfg[k]:
             raise UsageError(f"{flag(k)} cannot change on resume ({run_dir} was trained with {flag(k)} "
                              f"{cfg[k]}); start a new run to change it")
-    cfg_new = {**cfg, **{k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}}
+    cfg_new, done = {**cfg, **{k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}}, _epochs_done(run_dir)
     check_config(cfg_new)
-    done = _epochs_done(run_dir)
     if cfg_new["epochs"] < done:
         raise UsageError(f"--epochs {cfg_new['epochs']} is below the {done} epochs {run_dir} has finished")
     if done == cfg_new["epochs"]:
-        print(f"{run_dir}: all {done} epochs are done; nothing to train (pass --epochs N above {done} "
-              f"to train longer)")
+        print(f"{run_dir}: all {done} epochs are done{_stored_test(run_dir)}; nothing to train "
+              f"(pass --epochs N above {done} to train longer)")
         return 0
     train_set, test_set = _load(cfg_new, args.data_dir, args.download)
     setup = _setup(cfg_new, train_set[0].shape[0] - cfg["val_size"])
@@ -217,6 +219,14 @@ def _resume(args, given: dict) -> int:
     if distributed.is_main():
         _atomic_json(run_dir / "config.json", cfg_new)
     return _train_run(cfg_new, run_dir, setup, (train_set, test_set), resumed, args, False)
+
+
+def _stored_test(run_dir: Path) -> str:
+    try:
+        test = json.loads((run_dir / "history.json").read_text())["test"]
+        return f" (test accuracy {test['accuracy']:.4f})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def _history_of(run_dir: Path, meta: dict) -> dict:
@@ -326,11 +336,9 @@ def interrupted(run_dir: Path, prog: str, created: bool) -> int:
 
 
 def _plot(run_dir, history) -> None:
-    try:
+    with contextlib.suppress(ImportError):          # matplotlib is optional (the plot extra)
         from .viz import plot_history
-    except ImportError:
-        return
-    plot_history(history, run_dir / "curves.png")
+        plot_history(history, run_dir / "curves.png")
 
 
 # ------------------------------------------------------------ evaluate and predict
