@@ -135,6 +135,9 @@ def parse_args(argv=None):
     p.add_argument("--sequential", action="store_true",
                    help="time each peer in one go instead of interleaving one epoch of each per round")
     p.add_argument("--fnn-loop", default="auto", choices=("auto", "scan", "step"), help="fit's loop")
+    p.add_argument("--fixed-cost", type=int, default=0, metavar="N",
+                   help="after the tables, N fresh processes per row (interleaved) measure the fixed "
+                        "cost of fnn's fit and of raw JAX's scanned epoch (MLP)")
     p.add_argument("--loop-trials", type=int, default=0, metavar="N",
                    help="after the tables, fit(loop='auto') on N fresh MLPs per gradient mode: which loop it "
                         "picks, against warm epochs of each forced loop")
@@ -163,6 +166,28 @@ def loop_table(x, y, trials: int) -> str:
     return "\n".join(lines)
 
 
+def fixed_cost_table(trials: int) -> str:
+    """Fixed cost (build + first epoch - second epoch) in fresh processes, rounds interleaved."""
+    import json
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "_peers" / "fixed_cost.py"
+    peers = ("jax-scan", "fnn-autodiff", "fnn-manual")
+    seconds: dict[str, list[float]] = {p: [] for p in peers}
+    for round_ in range(trials):
+        log(f"fixed cost, round {round_ + 1}/{trials}")
+        for peer in peers:
+            out = subprocess.run([sys.executable, str(script), peer], capture_output=True, text=True, check=True)
+            seconds[peer].append(json.loads(out.stdout.strip().splitlines()[-1])["fixed"])
+    ref = statistics.median(seconds["jax-scan"])
+    lines = ["### Fixed cost of one training run, fresh processes (MLP)", "",
+             "| row | fixed cost s (median) | vs raw JAX compile | runs |", "| --- | ---: | ---: | --- |"]
+    for peer in peers:
+        med = statistics.median(seconds[peer])
+        lines.append(f"| {peer} | {med:.2f} | {med / ref:.2f}x | {', '.join(f'{v:.2f}' for v in seconds[peer])} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     load = os.getloadavg()
@@ -173,6 +198,8 @@ def main(argv=None) -> None:
     log(f"float32 matmul rate: {_matmul_rate(rates, args) / 1e9:.0f} GFLOP/s")
     tables = [_render(kind, run_table(kind, x, y, args, rates), args)
               for kind in ("mlp", "cnn") if args.only in (None, kind)]
+    if args.fixed_cost > 0:
+        tables.append(fixed_cost_table(args.fixed_cost))
     if args.loop_trials > 0:
         tables.append(loop_table(x, y, args.loop_trials))
     report = "\n\n".join([_header(source, rates, load), *tables])
