@@ -170,3 +170,24 @@ def test_largest_divisible_axis_is_sharded():
     assert _leaf_spec((10,), 8, "data") == P()
     assert _leaf_spec((), 8, "data") == P()
     assert _leaf_spec((784, 256), 1, "data") == P()
+
+
+def test_initialize_reads_jax_environment(monkeypatch):
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "1")
+    assert distributed.initialize() is False          # one process: nothing to join
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match=r"expected an integer in \$JAX_NUM_PROCESSES, got 'two'"):
+        distributed.initialize()
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
+    with pytest.raises(ValueError, match="expected a coordinator, a process count and a process id"):
+        distributed.initialize()                      # no coordinator, no id
+
+
+def test_cli_takes_the_multi_process_flags():
+    from fnn.cli import _parser
+    args = _parser().parse_args(["train", "--processes", "2", "--process-id", "1", "--coordinator", "10.0.0.1:1234"])
+    assert (args.processes, args.process_id, args.coordinator) == (2, 1, "10.0.0.1:1234")
+    args = _parser().parse_args(["train"])
+    assert (args.processes, args.process_id, args.coordinator) == (None, None, None)
