@@ -62,6 +62,8 @@ def rows():
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_n_devices_give_the_parameters_of_one(rows, model):
+    # `rel` covers params AND state: BatchNorm's running mean/var (and everything after it)
+    # match one device only if its batch statistics are over the global batch (synchronised).
     got = [r for r in rows if r.get("model") == model]
     combos = {(r["grads"], r["loop"], r["devices"], r["shard"]) for r in got}
     assert len(combos) == 2 * 9              # grads x (scan: 1, 2, 4, 8, 8 sharded; step: 2, 4, 8, 8 sharded)
