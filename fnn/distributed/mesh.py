@@ -1,6 +1,7 @@
 """Meshes, shardings and placement: the single-program part of `fnn.distributed`."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -21,7 +22,7 @@ class Plan(NamedTuple):
     shard_params: bool = False
 
 
-def data_mesh(devices=None, axis: str = "data") -> Mesh:
+def data_mesh(devices: Sequence[jax.Device] | None = None, axis: str = "data") -> Mesh:
     """A one-axis `Mesh` over `devices` (default: every device of every process)."""
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
@@ -161,7 +162,7 @@ def _wrapped(model: Layer, p: Plan) -> Layer:
 
 
 def prepare(mesh: Mesh | Plan, model: Layer, carry: PyTree, train: PyTree, val: PyTree = None, *,
-            batch_size: int, loop: str = "scan"):
+            batch_size: int, loop: str = "scan") -> tuple[Layer, PyTree, PyTree, PyTree, str]:
     """The one call `fit(..., mesh=)` makes: check the batch size, wrap the model
     (`data_parallel`), place the carry (params, state, optimizer state, ...) and the data.
     With several processes loop="auto" becomes "scan" (each process would time its own race

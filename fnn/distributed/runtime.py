@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -22,7 +23,7 @@ def _env_int(name: str) -> int | None:
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, *, local_device_ids=None) -> bool:
+               process_id: int | None = None, *, local_device_ids: Sequence[int] | None = None) -> bool:
     """Join a multi-process run through `jax.distributed.initialize`; True if it spans several processes.
 
     Arguments, else the environment: JAX_COORDINATOR_ADDRESS ("host:port" of process 0, as JAX
@@ -91,7 +92,8 @@ def gather(tree: PyTree) -> PyTree:
     return jax.tree.map(_to_host, tree)
 
 
-def save_checkpoint(path, params: PyTree, state: PyTree, opt_state: PyTree, step: int, **kwargs) -> None:
+def save_checkpoint(path: str | os.PathLike, params: PyTree, state: PyTree, opt_state: PyTree, step: int,
+                    **kwargs) -> None:
     """`checkpoint.save_training` written by process 0 only, after gathering sharded leaves;
     every process waits until the file is written, so each can resume from it."""
     from .. import checkpoint
