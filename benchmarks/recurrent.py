@@ -4,7 +4,7 @@ outside the loop) vs the same BPTT with the projections inside the loop ("per-st
 jax.grad of the same forward, vs PyTorch's nn.LSTM on the CPU, and Flax if installed.
 Prints ratios to fnn's hand BPTT, measured in one run (median of repeats).
 
-    python benchmarks/recurrent.py [--quick]
+    python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 3] [--no-growth]
 """
 import argparse
 import functools
@@ -114,22 +114,24 @@ def row(H, T, repeats):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="H=128 only, 2 repeats")
+    parser.add_argument("--rows", default="128x28,128x200,512x28,512x200", help="HxT,HxT,...")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-growth", action="store_true")
     args = parser.parse_args()
-    repeats = 2 if args.quick else 5
-    configs = [(128, 28), (128, 200)] + ([] if args.quick else [(512, 28), (512, 200)])
+    configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT (lower is faster for the column)")
     print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'per-step':>9} {'jax.grad':>9} {'torch':>7} {'flax':>7}")
     for H, T in configs:
-        base, cells = row(H, T, repeats)
+        base, cells = row(H, T, args.repeats)
         text = " ".join(f"{'-' if v is None else f'{v / base:.2f}x':>{w}}" for v, w in
                         zip(cells.values(), (9, 9, 7, 7)))
         print(f"{H:>4} {T:>4} {base * 1e3:8.1f} {text}", flush=True)
-    print("\nGrowth with T (H=128, hand BPTT): time(T) / time(28)")
-    params = _params(128)
-    times = {T: _time(_jax_runner(hand_step, params, jax.random.normal(jax.random.PRNGKey(1), (B, T, F))),
-                      repeats) for T in (28, 56, 112, 224)}
-    print("  ".join(f"T={T}: {t / times[28]:.2f}" for T, t in times.items()))
+    if args.no_growth:
+        return
+    print("\nGrowth (hand BPTT): time(H, T) / time(128, 28)")
+    times = {(H, T): _time(_jax_runner(hand_step, _params(H), jax.random.normal(jax.random.PRNGKey(1), (B, T, F))),
+                           args.repeats) for H in (128, 256) for T in (28, 56, 112, 224)}
+    print("  ".join(f"H={H},T={T}: {t / times[128, 28]:.2f}" for (H, T), t in times.items()))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core import Layer
+from ..core import Layer, is_multi_shape
 from ..gradcheck import FunctionCase
 from ..initializers import Initializer, normal
 from ._bptt import zero_cotangent
@@ -28,7 +28,8 @@ def Embedding(vocab_size: int, dim: int, *, W_init: Initializer = _NORMAL,
               name: str = "Embedding") -> Layer:
     """Row lookup y[..., :] = W[ids[...], :] (PyTorch nn.Embedding; its weight is W as is).
 
-    Shapes: ids (B, ...) integers in [0, vocab_size) -> y (B, ..., dim);  W (vocab_size, dim).
+    Shapes: ids (B, ...) integers in [0, vocab_size) -> y (B, ..., dim);  W (vocab_size, dim);
+        (ids, lengths) -> (y, lengths), so serial(Embedding, LSTM) takes padded batches.
     Backward: dW = zeros.at[ids].add(dy), a scatter-add into the rows that were read;
         the ids get a float0 zero cotangent (they are not differentiable).
     Out-of-range ids raise a ValueError on concrete arrays; under jit they cannot be
@@ -38,18 +39,24 @@ def Embedding(vocab_size: int, dim: int, *, W_init: Initializer = _NORMAL,
         raise ValueError(f"{name}: vocab_size and dim must be positive ints, got {vocab_size!r}, {dim!r}")
 
     def init(key, in_shape):
-        return (*in_shape, dim), {"W": W_init(key, (vocab_size, dim), jnp.float32)}, ()
+        params = {"W": W_init(key, (vocab_size, dim), jnp.float32)}
+        if is_multi_shape(in_shape):                      # (ids, lengths, ...)
+            return ((*in_shape[0], dim), *in_shape[1:]), params, ()
+        return (*in_shape, dim), params, ()
 
     def forward(params, state, ids, *, key=None, train=False):
         del key, train
+        ids, rest = (ids[0], tuple(ids[1:])) if isinstance(ids, (tuple, list)) else (ids, None)
         _check_ids(name, ids, vocab_size)
         y = jnp.take(params["W"], ids, axis=0, mode="fill", fill_value=jnp.nan)
-        return y, state, ids
+        return (y if rest is None else (y, *rest)), state, (ids, rest)
 
     def backward(params, cache, dy):
-        ids = cache
+        ids, rest = cache
+        dy = dy[0] if isinstance(dy, tuple) else dy
         dW = jnp.zeros_like(params["W"]).at[ids].add(dy.astype(params["W"].dtype), mode="drop")
-        return {"W": dW}, zero_cotangent(ids)
+        dx = zero_cotangent(ids)
+        return {"W": dW}, (dx if rest is None else (dx, *jax.tree.map(zero_cotangent, rest)))
 
     return Layer(init, forward, backward, name)
 
@@ -63,7 +70,7 @@ def _embedding_case(key):
         return layer.forward({"W": W}, (), ids)[0]
 
     def hand_vjp(primals, cotangent):
-        return (layer.backward({"W": primals[0]}, ids, cotangent)[0]["W"],)
+        return (layer.backward({"W": primals[0]}, (ids, None), cotangent)[0]["W"],)
 
     return f, hand_vjp, (params["W"],)
 

@@ -6,7 +6,7 @@ import pytest
 
 import fnn
 from fnn.gradcheck import check_case
-from fnn.layers import Dense, Embedding, Flatten
+from fnn.layers import LSTM, Dense, Embedding, Flatten
 from fnn.layers.embedding import CASES
 
 
@@ -44,3 +44,17 @@ def test_bad_ids(key):
         layer.forward(params, (), jnp.array([[0, 5]]))
     y = jax.jit(lambda i: layer.forward(params, (), i)[0])(jnp.array([[0, 7]]))     # documented: NaN
     assert np.all(np.isnan(y[0, 1])) and not np.any(np.isnan(y[0, 0]))
+
+
+def test_padded_batch_through_serial(key):
+    """(tokens, lengths) flows through Embedding into an LSTM; the padding tokens do not matter."""
+    model = fnn.serial(Embedding(9, 4), LSTM(3))
+    _, params, state = model.init(key, ((5,), ()))
+    tokens, lengths = jnp.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]]), jnp.array([3, 5])
+    y, _ = model.apply(params, state, (tokens, lengths))
+    y2, _ = model.apply(params, state, (tokens.at[0, 3:].set(8), lengths))
+    np.testing.assert_allclose(y, y2, atol=0)
+    loss = lambda m: lambda p: jnp.sum(m.apply(p, state, (tokens, lengths))[0] ** 2)      # noqa: E731
+    hand, auto = jax.grad(loss(fnn.manual(model)))(params), jax.grad(loss(model))(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7), hand, auto)
+    assert np.all(np.asarray(hand[0]["W"])[0] == 0)        # only padding reads row 0: no gradient
