@@ -9,6 +9,7 @@ which `np.asarray` reads); what comes back for PyTorch is a dict of NumPy arrays
     nn.BatchNorm2d   batchnorm_from_torch -> (params, state) / batchnorm_to_torch(params, state)
     nn.Embedding     embedding_from_torch / embedding_to_torch    {"W": weight}
     nn.RNN/LSTM/GRU  rnn_from_torch / rnn_to_torch                one entry per layer, for `serial`
+    nn.MultiheadAttention  multihead_attention_from_torch / _to_torch  in_proj split in q, k, v; transposed
 
 Recurrent weights: W_x = weight_ih_l{k}.T, W_h = weight_hh_l{k}.T, b_x = bias_ih_l{k},
 b_h = bias_hh_l{k}; a bidirectional layer is {"forward": ..., "backward": ...} (the
@@ -25,7 +26,7 @@ import numpy as np
 __all__ = [
     "batchnorm_from_torch", "batchnorm_to_torch", "conv2d_from_torch", "conv2d_to_torch",
     "embedding_from_torch", "embedding_to_torch", "linear_from_torch", "linear_to_torch",
-    "rnn_from_torch", "rnn_to_torch",
+    "multihead_attention_from_torch", "multihead_attention_to_torch", "rnn_from_torch", "rnn_to_torch",
 ]
 
 
@@ -138,4 +139,36 @@ def rnn_to_torch(params) -> dict:
             out[f"weight_hh_l{k}{suffix}"] = np.asarray(p["W_h"]).T
             out[f"bias_ih_l{k}{suffix}"] = np.asarray(p["b_x"])
             out[f"bias_hh_l{k}{suffix}"] = np.asarray(p["b_h"])
+    return out
+
+
+def multihead_attention_from_torch(state_dict: Mapping) -> dict:
+    """nn.MultiheadAttention (in_proj_weight (3E, E), in_proj_bias (3E,), out_proj.weight, .bias; or
+    q/k/v_proj_weight when kdim/vdim differ) -> MultiHeadAttention params: W_q = in_proj_weight[:E].T, ..."""
+    name = "multihead_attention_from_torch"
+    if "in_proj_weight" in state_dict:
+        w = _get(name, state_dict, "in_proj_weight", 2)
+        weights = np.split(w, 3, axis=0)
+    else:
+        weights = [_get(name, state_dict, f"{n}_proj_weight", 2) for n in "qkv"]
+    e = weights[0].shape[0]
+    bias = np.asarray(state_dict.get("in_proj_bias", np.zeros(3 * e, weights[0].dtype)))
+    params = {}
+    for i, n in enumerate("qkv"):
+        params[f"W_{n}"], params[f"b_{n}"] = weights[i].T, bias[i * e:(i + 1) * e]
+    params["W_o"] = _get(name, state_dict, "out_proj.weight", 2).T
+    params["b_o"] = np.asarray(state_dict.get("out_proj.bias", np.zeros(params["W_o"].shape[1], weights[0].dtype)))
+    return _out(params)
+
+
+def multihead_attention_to_torch(params: Mapping) -> dict:
+    """MultiHeadAttention params -> nn.MultiheadAttention's state_dict (packed in_proj when the
+    query, key and value widths agree, as PyTorch packs them then)."""
+    w = [np.asarray(params[f"W_{n}"]).T for n in "qkv"]
+    out = {"in_proj_bias": np.concatenate([np.asarray(params[f"b_{n}"]) for n in "qkv"]),
+           "out_proj.weight": np.asarray(params["W_o"]).T, "out_proj.bias": np.asarray(params["b_o"])}
+    if len({a.shape for a in w}) == 1:
+        out["in_proj_weight"] = np.concatenate(w, axis=0)
+    else:
+        out.update({f"{n}_proj_weight": a for n, a in zip("qkv", w)})
     return out

@@ -20,12 +20,19 @@ def test_sinusoids_by_hand():
 
 
 def _torch_mha_params(mha, e):
-    w, b = mha.in_proj_weight.detach().numpy(), mha.in_proj_bias.detach().numpy()
-    params = {}
-    for i, n in enumerate("qkv"):
-        params[f"W_{n}"], params[f"b_{n}"] = w[i * e:(i + 1) * e].T, b[i * e:(i + 1) * e]
-    params["W_o"], params["b_o"] = mha.out_proj.weight.detach().numpy().T, mha.out_proj.bias.detach().numpy()
-    return params
+    del e
+    return fnn.interop.multihead_attention_from_torch({k: v.detach().numpy() for k, v in mha.state_dict().items()})
+
+
+def test_multihead_attention_weights_round_trip_through_interop():
+    torch = pytest.importorskip("torch")
+    for kdim in (None, 6):
+        mha = torch.nn.MultiheadAttention(8, 2, kdim=kdim, vdim=kdim, batch_first=True)
+        theirs = {k: v.detach().numpy() for k, v in mha.state_dict().items()}
+        back = fnn.interop.multihead_attention_to_torch(fnn.interop.multihead_attention_from_torch(theirs))
+        assert sorted(back) == sorted(theirs)
+        for k in theirs:
+            np.testing.assert_array_equal(back[k], theirs[k])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
