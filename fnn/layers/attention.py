@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..activations import softmax
 from ..core import Layer, check_example_shape, check_input, is_multi_shape
 from ..gradcheck import Case, FunctionCase
 from ..initializers import Initializer, glorot_uniform, zeros
@@ -46,11 +47,6 @@ def _masked_softmax(s, mask):
     return e / jnp.where(z > 0, z, 1)
 
 
-def softmax_backward(p, dp):
-    """dS = P * (dP - rowsum(dP * P)): the softmax Jacobian-vector product (0 where P is 0)."""
-    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-
-
 class AttentionFunction(NamedTuple):
     """out = P V,  P = softmax(scale * Q K^T + mask)  (per batch and head); a record with its backward.
 
@@ -78,7 +74,7 @@ class AttentionFunction(NamedTuple):
         p, scale = weights, jnp.asarray(self._scale(q), q.dtype)
         dv = jnp.einsum("bhqk,bqhd->bkhd", p, dout)
         dp = jnp.einsum("bqhd,bkhd->bhqk", dout, v)
-        ds = softmax_backward(p, dp if dweights is None else dp + dweights) * scale
+        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights) * scale
         return jnp.einsum("bhqk,bkhd->bqhd", ds, k), jnp.einsum("bhqk,bqhd->bkhd", ds, q), dv
 
 
@@ -247,7 +243,7 @@ def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: In
         q, m, e, p, mask = cache
         dc, dweights = dy if return_weights else (dy, None)
         dp = jnp.einsum("bqd,bkd->bqk", dc, m)
-        ds = softmax_backward(p, dp if dweights is None else dp + dweights)
+        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
         de = ds[..., None] * params["v"] * (1 - e * e)
         dW_q, _, dq = _affine_backward(q, de.sum(axis=2), params["W_q"])
         dW_k, _, dm_k = _affine_backward(m, de.sum(axis=1), params["W_k"])
