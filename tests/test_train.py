@@ -95,6 +95,15 @@ def test_nan_guard_keeps_last_finite_params_and_names_the_step():
     assert len(history["train_loss"]) == 1
 
 
+def test_nan_at_the_first_step_returns_the_initial_parameters():
+    x, y = _synthetic()
+    params, _, _, history = _fit(data=(jnp.full_like(x, jnp.nan), y), epochs=2)
+    _, initial, _ = MODEL.init(jax.random.PRNGKey(0), (12,))
+    assert "non-finite loss at epoch 1, step 1;" in history["stopped"] and history["train_loss"] == [None]
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(initial)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_early_stopping_restores_the_best_epoch():
     x, y = _synthetic()
     noise = (x, jax.random.permutation(jax.random.PRNGKey(5), y))         # labels unrelated to inputs

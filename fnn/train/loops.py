@@ -58,8 +58,8 @@ def copy(tree):
 def means(carry: Carry) -> dict:
     """Per-step means of the carry's sums, as floats (None for a metric the loss has not)."""
     sums = jax.device_get(carry.sums)
-    steps = max(float(sums["steps"]), 1.0)
-    return {k: (None if math.isnan(float(sums[k])) else float(sums[k]) / steps)
+    steps = float(sums["steps"])              # 0 after a replay that stopped before the first step
+    return {k: (None if steps == 0 or math.isnan(float(sums[k])) else float(sums[k]) / steps)
             for k in SUMS if k != "steps"}
 
 
@@ -111,6 +111,22 @@ def _body(step: Callable, data, order, key, epoch) -> Callable:
     return body
 
 
+def _remember_seconds(compile_: Callable) -> Callable:
+    """`compile_(carry, data, plan)` returning the seconds its FIRST compile for these shapes
+    took (a later call hits JAX's cache and would time nothing)."""
+    seconds: dict = {}
+
+    def timed(carry, data, plan):
+        leaves, tree = jax.tree.flatten((carry, data, plan))
+        key = (tree, tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in leaves))
+        if key not in seconds:
+            t0 = time.perf_counter()
+            compile_(carry, data, plan)
+            seconds[key] = time.perf_counter() - t0
+        return seconds[key]
+    return timed
+
+
 def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
                report_loss: Callable | None = None) -> Callable:
     """The epoch as ONE compiled call: `run(carry, data, plan, start, stop) -> carry`, a
@@ -124,7 +140,7 @@ def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodif
 
         def run(carry, data, plan, start, stop):
             return jitted(carry, data, plan, start, stop)
-        run.compile = lambda carry, data, plan: jitted.lower(carry, data, plan, 0, 1).compile()
+        run.compile = _remember_seconds(lambda carry, data, plan: jitted.lower(carry, data, plan, 0, 1).compile())
         return run
     return cached(model, ("epoch", loss, optimizer, grads, report_loss), build)
 
@@ -142,7 +158,7 @@ def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "aut
             for i in range(start, stop):
                 carry = one(carry, data, plan, np.int32(i))
             return carry
-        run.compile = lambda carry, data, plan: one.lower(carry, data, plan, np.int32(0)).compile()
+        run.compile = _remember_seconds(lambda carry, data, plan: one.lower(carry, data, plan, np.int32(0)).compile())
         return run
     return cached(model, ("steps", loss, optimizer, grads, report_loss), build)
 
@@ -168,9 +184,7 @@ def race(loops: dict[str, Callable], carry: Carry, data, epoch_plan, steps: int,
     chunk = max(1, min(chunk, steps // (2 * (rounds + 1))))
     if steps < 3 * chunk:
         return carry, first, 0
-    t0 = time.perf_counter()
-    scan.compile(carry, data, epoch_plan)
-    compile_seconds = time.perf_counter() - t0
+    compile_seconds = scan.compile(carry, data, epoch_plan)
     carry, _ = _timed(scan, carry, data, epoch_plan, 0, chunk)                  # warm
     carry, seconds = _timed(scan, carry, data, epoch_plan, chunk, 2 * chunk)
     if seconds / chunk * total_steps < RACE_PAYBACK * compile_seconds:
