@@ -17,13 +17,13 @@ from .core import Layer as Layer
 from .core import cast as cast
 from .core import manual as manual
 from .layers.combinators import parallel as parallel
+from .layers.combinators import residual as residual
+from .layers.combinators import serial as serial
 from .paths import find_layer as find_layer
 from .paths import layer_paths as layer_paths
 from .paths import map_paths as map_paths
 from .paths import select as select
 from .paths import tree_by_path as tree_by_path
-from .layers.combinators import residual as residual
-from .layers.combinators import serial as serial
 from .summary import summary as summary
 
 __version__ = "0.1.0"

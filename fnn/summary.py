@@ -6,6 +6,7 @@ import jax
 from .core import Layer, tree_size
 from .paths import _child_trees, child_segments
 
+
 def _rows(layer, path, params, shapes, rows):
     """One row per layer, depth first: name path, output shape, parameter count."""
     rows.append((path, shapes.get(path, ""), tree_size(params)))

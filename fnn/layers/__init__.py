@@ -12,6 +12,10 @@ from .activation import Softmax as Softmax
 from .activation import Softplus as Softplus
 from .activation import Swish as Swish
 from .activation import Tanh as Tanh
+from .attention import AdditiveAttention as AdditiveAttention
+from .attention import MultiHeadAttention as MultiHeadAttention
+from .attention import dot_product_attention as dot_product_attention
+from .attention import scaled_dot_product_attention as scaled_dot_product_attention
 from .augment import RandomFlip as RandomFlip
 from .augment import RandomTranslate as RandomTranslate
 from .combinators import Add as Add
@@ -39,8 +43,22 @@ from .recurrent import LSTM as LSTM
 from .recurrent import Bidirectional as Bidirectional
 from .recurrent import Reversed as Reversed
 from .recurrent import SimpleRNN as SimpleRNN
+from .transformer import LearnedPositions as LearnedPositions
+from .transformer import Pick as Pick
+from .transformer import SinusoidalPositions as SinusoidalPositions
+from .transformer import TransformerDecoderBlock as TransformerDecoderBlock
+from .transformer import TransformerEncoderBlock as TransformerEncoderBlock
 
 __all__ = [
+    "AdditiveAttention",
+    "MultiHeadAttention",
+    "dot_product_attention",
+    "scaled_dot_product_attention",
+    "LearnedPositions",
+    "Pick",
+    "SinusoidalPositions",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
     "SimpleRNN",
     "Reversed",
     "LSTM",
