@@ -4,7 +4,7 @@ initialisation and after training on a task that needs step 0: "is x_0 positive?
 steps of noise. dL/dh_t is the gradient of the loss with respect to the initial state of the
 same layer run on x[t:] from h_t (the layer's backward returns it).
 
-    python examples/vanishing_gradients.py [--epochs 10] [--out vanishing_gradients.png]
+    python examples/vanishing_gradients.py [--epochs 20] [--keep-bias 1.0] [--out vanishing_gradients.png]
 """
 import argparse
 
@@ -47,8 +47,9 @@ def gradient_norms(cell, params, x, labels):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--out", default="vanishing_gradients.png")
+    parser.add_argument("--keep-bias", type=float, default=1.0, help="added to the forget/update gate bias")
     args = parser.parse_args()
     x_train, y_train = data(jax.random.PRNGKey(0), N)
     x_probe, y_probe = data(jax.random.PRNGKey(1), 500)
@@ -56,6 +57,9 @@ def main():
     for name, cell in (("SimpleRNN", L.SimpleRNN), ("LSTM", L.LSTM), ("GRU", L.GRU)):
         model = fnn.serial(cell(H), L.Dense(2))
         _, params, state = model.init(jax.random.PRNGKey(2), (T, 1))
+        if name != "SimpleRNN":    # bias the LSTM's forget (GRU's update) gate towards keeping the state
+            gate = slice(H, 2 * H)   # f in (i, f, g, o); z in (r, z, n)
+            params = ({**params[0], "b_x": params[0]["b_x"].at[gate].add(args.keep_bias)}, *params[1:])
         results[name, "init"] = gradient_norms(cell, params, x_probe, y_probe)
         params, state, _, history = fnn.train.fit(
             model, params, state, fnn.optim.adam(3e-3), (x_train, y_train), loss=softmax_cross_entropy,

@@ -77,7 +77,7 @@ def _out_shape(name, in_shape, hidden, carries, return_sequences, return_state):
     return seq[-1], ((out, state) if return_state else out)
 
 
-def _recurrent(cell, kind, hidden, return_sequences, return_state, reverse, name, fused=True):
+def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=True):
     """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
     if not isinstance(hidden, int) or hidden < 1:
         raise ValueError(f"{name}: hidden must be a positive int, got {hidden!r}")
@@ -146,7 +146,7 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
         dh_{t-1} = a_t W_h^T;  dW_x = sum_t x_t^T a_t,  dW_h = sum_t h_{t-1}^T a_t,
         db_x = db_h = sum_t a_t,  dx_t = a_t W_x^T.  Padded steps pass dh through.
     """
-    return _recurrent(_bptt.RNN_CELL, "SimpleRNN", hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name)
 
 
 def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
@@ -161,7 +161,7 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
         dh_{t-1} = a W_h^T,  dc_{t-1} = dc' f;  dW_x = X^T A, dW_h = H_prev^T A,
         db = sum A, dx = A W_x^T (one matmul each after the loop).
     """
-    return _recurrent(_bptt.LSTM_CELL, "LSTM", hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name)
 
 
 def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
@@ -175,7 +175,7 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
         a_r = a_n (h W_hn + b_hn) r(1-r);  input side A_x = [a_r a_z a_n], recurrent side
         A_h = [a_r a_z r a_n];  dh_{t-1} = A_h W_h^T + dh z;  dW_x = X^T A_x, dW_h = H_prev^T A_h.
     """
-    return _recurrent(_bptt.GRU_CELL, "GRU", hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name)
 
 
 def _map_sequence(tree, fn):
