@@ -22,7 +22,7 @@ def _init_all(children, key, shapes):
 
 
 def _src_mask(src_len, S):
-    return jnp.arange(S)[None, :] < src_len[:, None]                     # (B, S) True = a letter
+    return jnp.arange(S, dtype=src_len.dtype)[None, :] < src_len[:, None]                     # (B, S) True = a letter
 
 
 # ----------------------------------------------------------------- BiLSTM + additive attention
