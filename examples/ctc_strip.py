@@ -2,7 +2,9 @@
 a small conv net, a bidirectional GRU over the strip's columns, and CTC (Graves et al. 2006).
 Everything backward is hand-derived: ctc.grad gives dL/dlogits, model.backward the rest.
 
-    python examples/ctc_strip.py [--train 12000] [--epochs 6]
+    python examples/ctc_strip.py [--train 12000] [--epochs 10]
+
+Measured: label error rate 12.7% on 2000 held-out strips after 10 epochs (771 s, shared 2-core CPU).
 """
 import argparse
 import time
@@ -72,7 +74,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=int, default=12000)
     parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     xi, yi = fnn.data.load_dataset("fashion-mnist", "train")
