@@ -32,7 +32,7 @@ from .regression import quantile as quantile
 from .regression import squared_hinge as squared_hinge
 
 __all__ = [
-    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "dice", "focal", "hinge", "huber",
+    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "hinge", "huber",
     "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
     "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "squared_hinge", "triplet",
 ]
