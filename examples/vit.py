@@ -23,6 +23,7 @@ parser.add_argument("--heads", type=int, default=4)
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--grads", default="manual", choices=fnn.train.GRADS)
+parser.add_argument("--curve", action="store_true", help="test accuracy after every epoch")
 args = parser.parse_args()
 
 x, y = fnn.data.load_dataset("fashion-mnist", "train")
@@ -40,11 +41,18 @@ print(fnn.summary(model, (28, 28, 1)))
 steps = args.epochs * (len(x) // args.batch_size)
 schedule = fnn.optim.warmup_cosine(0.0, args.lr, warmup_steps=steps // 20, decay_steps=steps)
 loss = fnn.losses.softmax_cross_entropy.partial(label_smoothing=0.1)
+def report(epoch, params, state, opt_state, history):       # the learning curve, on the test set
+    del opt_state
+    accuracy = fnn.train.evaluate(model, params, state, (x_test, y_test), loss=fnn.losses.softmax_cross_entropy)
+    print(f"epoch {epoch + 1}: train loss {history['train_loss'][-1]:.4f}, test accuracy "
+          f"{accuracy['accuracy']:.4f}, {time.perf_counter() - start:.0f} s", flush=True)
+
+
 start = time.perf_counter()
 params, state, _, history = fnn.train.fit(
     model, params, state, fnn.optim.adamw(schedule, weight_decay=0.05), (x, y), loss=loss,
     epochs=args.epochs, batch_size=args.batch_size, key=jax.random.PRNGKey(1), grads=args.grads,
-    report_loss=fnn.losses.softmax_cross_entropy)
+    report_loss=fnn.losses.softmax_cross_entropy, on_epoch=report if args.curve else None, progress=False)
 seconds = time.perf_counter() - start
 result = fnn.train.evaluate(model, params, state, (x_test, y_test), loss=fnn.losses.softmax_cross_entropy)
 print(f"ViT test accuracy {result['accuracy']:.4f} after {args.epochs} epochs on {len(x)} images "
