@@ -54,6 +54,9 @@ def build(kind, letters, phonemes, size, layers):
 def train(args, model, data, curve_words, test, letters, phonemes):
     """Epochs until args.epochs or args.minutes; WER/PER on `curve_words` after each. Returns params, state, log."""
     _, params, state = model.init(jax.random.PRNGKey(0), ((D.MAX_LETTERS,), (), (T,)))
+    if args.resume:                                      # continue from a run's saved (params, state)
+        with open(args.resume, "rb") as f:
+            params, state = pickle.load(f)
     print(f"{model.name}: {fnn.core.tree_size(params):,} parameters")
     steps = args.epochs * (len(data[1][0]) // args.batch_size)
     lr = fnn.optim.warmup_cosine(0.0, args.lr, min(500, steps // 10), steps, end_value=0.05 * args.lr)
@@ -112,6 +115,7 @@ def parse_args():
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--beam-words", type=int, default=1000, help="held-out words decoded by beam search")
     parser.add_argument("--out", default="runs/g2p")
+    parser.add_argument("--resume", default=None, help="a <model>_params.pkl to continue training from")
     args = parser.parse_args()
     args.size = args.size or (128 if args.model == "lstm" else 64)
     args.lr = args.lr or (3e-3 if args.model == "lstm" else 2e-3)
