@@ -255,7 +255,4 @@ CASES = (
     Case("TransformerEncoderBlock-mask", _masked_encoder, (6, 4), train=True),
     Case("TransformerDecoderBlock-train", lambda: serial(TransformerDecoderBlock(4, 2, 6, dropout=0.2), Pick(0)),
          ((5, 4), (6, 3)), train=True),
-    Case("TransformerDecoderBlock-stack", lambda: serial(TransformerDecoderBlock(4, 1, 3, dropout=0.0),
-                                                         TransformerDecoderBlock(4, 2, 3, dropout=0.0), Pick(0)),
-         ((3, 4), (2, 4))),
 )
