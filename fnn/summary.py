@@ -14,28 +14,28 @@ def _rows(layer, path, params, shapes, rows):
         _rows(child, f"{path}/{segment}", sub, shapes, rows)
 
 
-def _is_chain(layer, key, in_shape, out_shape) -> bool:
-    """True when the children feed one another (serial), not all the same input (parallel)."""
-    shape = in_shape
-    try:
-        for i, child in enumerate(layer.children):
-            shape, _, _ = child.init(jax.random.fold_in(key, i), shape)
-    except (ValueError, TypeError):
-        return False
-    return tuple(shape) == tuple(out_shape)
-
-
 def _out_shapes(model, key, in_shape) -> dict:
-    """Each layer's one-example output shape, from one init per layer along the model's paths."""
+    """Each layer's one-example output shape. A combinator's children are first walked as a chain
+    (serial: each gets the previous one's output); when that fails or does not end at the
+    combinator's output shape, each gets the combinator's input (parallel, residual)."""
     shapes: dict = {}
 
     def visit(layer, path, key, shape):
         out_shape, _, _ = layer.init(key, shape)
         shapes[path] = out_shape
-        sequential = len(layer.children) > 1 and _is_chain(layer, key, shape, out_shape)
-        for i, (child, segment) in enumerate(zip(layer.children, child_segments(layer.children))):
-            child_out = visit(child, f"{path}/{segment}", jax.random.fold_in(key, i), shape)
-            shape = child_out if sequential else shape
+        children = [(child, f"{path}/{segment}", jax.random.fold_in(key, i)) for i, (child, segment)
+                    in enumerate(zip(layer.children, child_segments(layer.children)))]
+        if len(children) > 1:
+            try:
+                chained = shape
+                for child, child_path, child_key in children:
+                    chained = visit(child, child_path, child_key, chained)
+                if tuple(chained) == tuple(out_shape):
+                    return out_shape
+            except (ValueError, TypeError):
+                pass
+        for child, child_path, child_key in children:
+            visit(child, child_path, child_key, shape)
         return out_shape
     visit(model, model.name, key, tuple(in_shape))
     return shapes
