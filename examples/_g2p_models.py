@@ -28,60 +28,71 @@ def _src_mask(src_len, S):
 # ----------------------------------------------------------------- BiLSTM + additive attention
 
 def Seq2SeqLSTM(src_vocab: int, tgt_vocab: int, *, embed: int = 64, hidden: int = 256, attn: int = 128,
-                name: str = "Seq2SeqLSTM") -> Layer:
+                dropout: float = 0.0, name: str = "Seq2SeqLSTM") -> Layer:
     """BiLSTM encoder, LSTM decoder with Luong-style additive attention on its states:
     m = BiLSTM(E_s src)  (B, S, 2H);  h = LSTM(E_t tgt_in; h_0 = m[:, 0, H:], c_0 = 0)  (B, T, H);
-    c = Additive(h, m, src mask);  logits = [h, c] W + b.
+    c = Additive(h, m, src mask);  logits = Drop([h, c]) W + b;  in training both embeddings
+    and [h, c] pass through Dropout(dropout).
 
-    Children: src Embedding, Bidirectional(LSTM), tgt Embedding, LSTM, AdditiveAttention, Dense.
-    Backward: d[h, c] = dlogits W^T;  dh += Additive.backward_q,  dm = Additive.backward_m;
-        LSTM.backward gives d tgt embeddings and dh_0, added to dm[:, 0, H:];  BiLSTM.backward.
+    Children: src Embedding, Bidirectional(LSTM), tgt Embedding, LSTM, AdditiveAttention, Dense,
+        three Dropouts (src embeddings, tgt embeddings, [h, c]).
+    Backward: d[h, c] = Drop.backward(dlogits W^T);  dh += Additive.backward_q,  dm = Additive.backward_m;
+        LSTM.backward gives d tgt embeddings and dh_0, added to dm[:, 0, H:];  BiLSTM.backward;
+        each embedding's gradient through its Dropout's backward.
     """
     children = (L.Embedding(src_vocab, embed, name="src_embedding"),
                 L.Bidirectional(L.LSTM(hidden, return_sequences=True), name="encoder"),
                 L.Embedding(tgt_vocab, embed, name="tgt_embedding"),
                 L.LSTM(hidden, return_sequences=True, name="decoder"),
                 L.AdditiveAttention(attn, return_weights=True, name="attention"),
-                L.Dense(tgt_vocab, name="out"))
+                L.Dense(tgt_vocab, name="out"),
+                *[L.Dropout(dropout, name=f"{n}_dropout") for n in ("src", "tgt", "out")])
 
     def init(key, in_shape):
         (S,), _, (T,) = in_shape
         shapes = ((S,), ((S, embed), ()), (T,), ((T, embed), (), ((hidden,), (hidden,))),
-                  ((T, hidden), (S, 2 * hidden), (S,)), (T, 3 * hidden))
+                  ((T, hidden), (S, 2 * hidden), (S,)), (T, 3 * hidden), (S, embed), (T, embed), (T, 3 * hidden))
         params, state = _init_all(children, key, shapes)
         return (T, tgt_vocab), params, state
 
     def forward(params, state, x, *, key=None, train=False):
         src, src_len, tgt_in = x
-        (logits, _), caches = _lstm_run(children, params, state, src, src_len, tgt_in)
+        (logits, _), caches = _lstm_run(children, params, state, src, src_len, tgt_in, key=key, train=train)
         return logits, state, caches
 
     def backward(params, cache, dlogits):
-        c_src, c_enc, c_tgt, c_dec, c_att, c_out = cache
+        c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do = cache
         g_out, dz = children[5].backward(params[5], c_out, dlogits)
+        g_do, dz = children[8].backward(params[8], c_do, dz)
         g_att, (dq, dm, _) = children[4].backward(params[4], c_att, (dz[..., hidden:], None))
         g_dec, (de_t, _, (dh0, _)) = children[3].backward(params[3], c_dec, (dz[..., :hidden] + dq, None))
+        g_dt, de_t = children[7].backward(params[7], c_dt, de_t)
         g_tgt, _ = children[2].backward(params[2], c_tgt, de_t)
         g_enc, (de_s, _) = children[1].backward(params[1], c_enc, (dm.at[:, 0, hidden:].add(dh0), None))
+        g_ds, de_s = children[6].backward(params[6], c_ds, de_s)
         g_src, _ = children[0].backward(params[0], c_src, de_s)
-        return (g_src, g_enc, g_tgt, g_dec, g_att, g_out), (None, None, None)
+        return (g_src, g_enc, g_tgt, g_dec, g_att, g_out, g_ds, g_dt, g_do), (None, None, None)
 
     return Layer(init, forward, backward, name, children)
 
 
-def _lstm_run(children, params, state, src, src_len, tgt_in):
+def _lstm_run(children, params, state, src, src_len, tgt_in, *, key=None, train=False):
     """((logits, attention weights), caches) of the Seq2SeqLSTM forward."""
     H = params[3]["W_h"].shape[0]
-    run = lambda i, inp: children[i].forward(params[i], state[i], inp)
+    keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
+    run = lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
     e_s, _, c_src = run(0, src)
+    e_s, _, c_ds = run(6, e_s)
     (m, _), _, c_enc = run(1, (e_s, src_len))
     e_t, _, c_tgt = run(2, tgt_in)
+    e_t, _, c_dt = run(7, e_t)
     B, T = tgt_in.shape
     h0 = (m[:, 0, H:], jnp.zeros_like(m[:, 0, H:]))
     (h, _), _, c_dec = run(3, (e_t, jnp.full((B,), T, jnp.int32), h0))
     (c, p), _, c_att = run(4, (h, m, _src_mask(src_len, src.shape[1])[:, None, :]))
-    logits, _, c_out = run(5, jnp.concatenate([h, c], axis=-1))
-    return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out)
+    z, _, c_do = run(8, jnp.concatenate([h, c], axis=-1))
+    logits, _, c_out = run(5, z)
+    return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do)
 
 
 def lstm_attention(model: Layer, params, state, src, src_len, tgt_in):

@@ -44,38 +44,57 @@ def predict(model, params, state, words, letters, phonemes, *, beam=1, batch=500
     return out
 
 
-def build(kind, letters, phonemes, size, layers):
+def build(kind, letters, phonemes, size, layers, dropout=0.0):
     if kind == "lstm":
-        return M.Seq2SeqLSTM(len(letters), len(phonemes), embed=64, hidden=size, attn=size)
+        return M.Seq2SeqLSTM(len(letters), len(phonemes), embed=64, hidden=size, attn=min(size, 128), dropout=dropout)
     return M.Seq2SeqTransformer(len(letters), len(phonemes), embed=size, heads=4, mlp=4 * size, layers=layers,
                                 dropout=0.1)
 
 
+def optimizer_for(args, steps):
+    """Adam, warm-up over min(500, steps / 10) steps, then cosine to 5% of --lr at `steps`; clipped at norm 1."""
+    lr = fnn.optim.warmup_cosine(0.0, args.lr, min(500, steps // 10), steps, end_value=0.05 * args.lr)
+    return fnn.optim.chain(fnn.optim.clip_by_global_norm(1.0), fnn.optim.adam(lr))
+
+
+def planned_epochs(args, done, minutes, epoch_minutes, planned):
+    """Epochs the schedule spans: --epochs, or fewer when the --minutes budget fits fewer (after epoch 2,
+    from the mean minutes per epoch since epoch 2; later only shrinks, when an overrun is predicted)."""
+    fits = done + int((args.minutes - minutes) / epoch_minutes)
+    if done == 2 or fits < planned:
+        return max(done, min(args.epochs, fits))
+    return planned
+
+
 def train(args, model, data, curve_words, test, letters, phonemes):
-    """Epochs until args.epochs or args.minutes; WER/PER on `curve_words` after each. Returns params, state, log."""
+    """Epochs until the planned count (see planned_epochs); WER/PER on `curve_words` after each.
+    Returns params, state, log."""
     _, params, state = model.init(jax.random.PRNGKey(0), ((D.MAX_LETTERS,), (), (T,)))
     if args.resume:                                      # continue from a run's saved (params, state)
         with open(args.resume, "rb") as f:
             params, state = pickle.load(f)
     print(f"{model.name}: {fnn.core.tree_size(params):,} parameters")
-    steps = args.epochs * (len(data[1][0]) // args.batch_size)
-    lr = fnn.optim.warmup_cosine(0.0, args.lr, min(500, steps // 10), steps, end_value=0.05 * args.lr)
-    optimizer = fnn.optim.chain(fnn.optim.clip_by_global_norm(1.0), fnn.optim.adam(lr))
-    opt_state, history, log, start = None, None, [], time.perf_counter()
-    for epoch in range(args.epochs):
+    per_epoch, planned = len(data[1][0]) // args.batch_size, args.epochs
+    optimizer = optimizer_for(args, planned * per_epoch)
+    opt_state, history, log, start, epoch = None, None, [], time.perf_counter(), 0
+    while epoch < planned:
         params, state, opt_state, history = fnn.train.fit(
             model, params, state, optimizer, data, loss=fnn.losses.softmax_cross_entropy,
             epochs=epoch + 1, initial_epoch=epoch, opt_state=opt_state, history=history,
             batch_size=args.batch_size, key=jax.random.PRNGKey(1), grads="manual", loop="scan", progress=False)
+        epoch += 1
         wer, per = D.wer_per(predict(model, params, state, curve_words, letters, phonemes), test)
         minutes = (time.perf_counter() - start) / 60
-        log.append({"epoch": epoch + 1, "train_loss": history["train_loss"][-1], "wer": wer, "per": per,
+        log.append({"epoch": epoch, "train_loss": history["train_loss"][-1], "wer": wer, "per": per,
                     "minutes": minutes, "load": os.getloadavg()[0]})
-        print(f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.4f}  held-out subset WER {wer:.2%} "
+        print(f"epoch {epoch}: loss {history['train_loss'][-1]:.4f}  held-out subset WER {wer:.2%} "
               f"PER {per:.2%}  ({minutes:.1f} min, load {os.getloadavg()[0]:.1f})", flush=True)
-        if minutes > args.minutes:
-            print(f"time budget of {args.minutes} min reached after epoch {epoch + 1}")
-            break
+        if epoch >= 2:
+            mean = (minutes - log[0]["minutes"]) / (epoch - 1)
+            new = planned_epochs(args, epoch, minutes, mean, planned)
+            if new != planned:
+                print(f"--minutes {args.minutes}: the schedule now spans {new} epochs (not {planned})", flush=True)
+                planned, optimizer = new, optimizer_for(args, new * per_epoch)
     return params, state, log
 
 
@@ -106,7 +125,9 @@ def parse_args():
     parser.add_argument("--size", type=int, default=None, help="LSTM hidden (128) / transformer width (64)")
     parser.add_argument("--layers", type=int, default=2, help="transformer blocks on each side")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--minutes", type=float, default=20.0, help="stop after the epoch that passes this")
+    parser.add_argument("--minutes", type=float, default=1e9, help="training budget: after epoch 2 the "
+                        "cosine schedule is re-planned to span the epochs that fit")
+    parser.add_argument("--dropout", type=float, default=0.0, help="LSTM: on both embeddings and [h, c]")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=None, help="peak Adam rate (3e-3 LSTM, 2e-3 transformer), "
                         "cosine decay over --epochs")
@@ -160,10 +181,11 @@ def main():
     curve_words = test_words[::max(1, len(test_words) // args.curve_words)][:args.curve_words]
     print(f"{len(train_lex)} training words ({len(data[1][0])} pronunciations), {len(test)} held-out words; "
           f"{len(letters)} letters, {len(phonemes)} phonemes; load {os.getloadavg()}")
-    model = build(args.model, letters, phonemes, args.size, args.layers)
+    model = build(args.model, letters, phonemes, args.size, args.layers, args.dropout)
     t0 = time.perf_counter()
     params, state, log = train(args, model, data, curve_words, test, letters, phonemes)
     results = {"model": args.model, "size": args.size, "batch_size": args.batch_size, "lr": args.lr,
+               "dropout": args.dropout, "argv": sys.argv[1:],
                "train_minutes": (time.perf_counter() - t0) / 60, "curve": log}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{args.model}_params.pkl"), "wb") as f:

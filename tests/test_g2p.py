@@ -63,7 +63,7 @@ def test_wer_per_by_hand():
 
 
 def _models():
-    return (M.Seq2SeqLSTM(9, 7, embed=4, hidden=3, attn=5),
+    return (M.Seq2SeqLSTM(9, 7, embed=4, hidden=3, attn=5, dropout=0.3),
             M.Seq2SeqTransformer(9, 7, embed=8, heads=2, mlp=16, layers=2, dropout=0.0))
 
 
@@ -76,8 +76,8 @@ def test_hand_backward_matches_autodiff(model):
         out_shape, params, state = model.init(KEY, ((S,), (), (T,)))
         params = fnn.core.cast(params, jnp.float64)
         assert out_shape == (T, 7)
-        f = jax.jit(lambda p: model.forward(p, state, x)[0])
-        grads = jax.jit(lambda p, ct: model.backward(p, model.forward(p, state, x)[2], ct)[0])
+        f = jax.jit(lambda p: model.forward(p, state, x, key=KEY, train=True)[0])     # the same dropout masks
+        grads = jax.jit(lambda p, ct: model.backward(p, model.forward(p, state, x, key=KEY, train=True)[2], ct)[0])
 
         def hand_vjp(primals, ct):
             return (grads(primals[0], ct),)
@@ -86,7 +86,8 @@ def test_hand_backward_matches_autodiff(model):
         assert report.passed, report
         # padding the letters after src_len changes nothing
         padded = (x[0].at[2, 1:].set(8), *x[1:])
-        np.testing.assert_allclose(model.forward(params, state, padded)[0], f(params), atol=1e-10)
+        np.testing.assert_allclose(model.forward(params, state, padded, key=KEY, train=True)[0], f(params),
+                                   atol=1e-10)
 
 
 def test_beam_of_one_is_greedy():
