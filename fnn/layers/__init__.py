@@ -28,6 +28,7 @@ from .dense import Dense as Dense
 from .dense import Flatten as Flatten
 from .dense import Reshape as Reshape
 from .dropout import Dropout as Dropout
+from .dropout import keep_mask as keep_mask
 from .embedding import Embedding as Embedding
 from .norm import BatchNorm as BatchNorm
 from .norm import GroupNorm as GroupNorm
@@ -75,6 +76,7 @@ __all__ = [
     "ConvTranspose2D",
     "Dense",
     "Dropout",
+    "keep_mask",
     "Elu",
     "Flatten",
     "Frozen",
