@@ -1,13 +1,19 @@
-"""LSTM training step (forward, backward, SGD update; batch 128, 28 input features):
-fnn's hand BPTT (cuDNN-style: input projection and weight gradients as single matmuls
-outside the loop) vs the same BPTT with the projections inside the loop ("per-step"), vs
-jax.grad of the same forward, vs PyTorch's nn.LSTM on the CPU, and Flax if installed.
-Prints ratios to fnn's hand BPTT, measured in one run (median of repeats).
+"""LSTM training step (forward, backward, SGD update; batch 128, 28 input features,
+L = mean(h_T)): fnn's hand BPTT (its default: per-step input projection, weight gradients
+as single matmuls after the loop) vs the same BPTT in cuDNN's "fused" layout (input
+projection and dx as one matmul outside the loop), vs jax.grad of the same forward, vs
+PyTorch's nn.LSTM on the CPU (2 threads, and 1: "torch 1T") and Flax's
+nn.RNN(nn.OptimizedLSTMCell).
 
-    python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 3] [--no-growth]
+Every repeat runs one step of each peer in turn (interleaved, so a change of load on a
+shared machine falls on all of them alike); a cell is the median over repeats of the
+peer's time / fnn's time in the same repeat. The load average is printed with each row.
+
+    python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 5] [--no-growth]
 """
 import argparse
 import functools
+import os
 import statistics
 import time
 
@@ -18,6 +24,7 @@ import numpy as np
 from fnn.layers import _bptt
 
 B, F, LR = 128, 28, 1e-3
+PEERS = ("fused", "jax.grad", "torch", "torch 1T", "flax")
 
 
 def _params(H):
@@ -27,46 +34,32 @@ def _params(H):
     return {n: jax.random.uniform(kk, s, jnp.float32, -k, k) for (n, s), kk in zip(shapes.items(), keys)}
 
 
-def _forward(params, x, fused=True):
+def _forward(params, x, fused):
     zeros = jnp.zeros((x.shape[0], params["W_h"].shape[0]), x.dtype)
     ys, final, cache = _bptt.run_forward(_bptt.LSTM_CELL, params, jnp.swapaxes(x, 0, 1), None,
                                          (zeros, zeros), fused)
     return final, cache
 
 
-def _loss_grad(final):
-    """L = mean(h_T): dL/dh_T = 1 / (B H)."""
-    return jnp.full_like(final[0], 1.0 / final[0].size)
-
-
-def hand_step(params, x, fused=True):
+def hand_step(params, x, fused=False):
     final, cache = _forward(params, x, fused)
-    dfinal = (_loss_grad(final), jnp.zeros_like(final[1]))
-    (grads, _), _ = _bptt.run_backward(_bptt.LSTM_CELL, params, cache, None, dfinal, fused)
+    dfinal = (jnp.full_like(final[0], 1.0 / final[0].size), jnp.zeros_like(final[1]))   # L = mean(h_T)
+    (grads, _), _ = _bptt.run_backward(_bptt.LSTM_CELL, params, cache, None, dfinal)
     return jax.tree.map(lambda p, g: p - LR * g, params, grads)
 
 
 def autodiff_step(params, x):
-    grads = jax.grad(lambda p: jnp.mean(_forward(p, x)[0][0]))(params)
+    grads = jax.grad(lambda p: jnp.mean(_forward(p, x, False)[0][0]))(params)
     return jax.tree.map(lambda p, g: p - LR * g, params, grads)
 
 
-def _time(fn, repeats):
-    fn()                                                           # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _jax_runner(step, params, x):
+def _jax_runner(step, H, T):
+    params, x = _params(H), jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
     jitted = jax.jit(step)
     return lambda: jax.block_until_ready(jitted(params, x))
 
 
-def _torch_runner(H, T):
+def _torch_runner(H, T, threads):
     try:
         import torch
     except ImportError:
@@ -77,7 +70,8 @@ def _torch_runner(H, T):
     x = torch.randn(B, T, F)
 
     def run():
-        opt.zero_grad()
+        torch.set_num_threads(threads)
+        opt.zero_grad(set_to_none=True)
         _, (h, _) = lstm(x)
         h.mean().backward()
         opt.step()
@@ -90,48 +84,79 @@ def _flax_runner(H, T):
     except ImportError:
         return None
     model = nn.RNN(nn.OptimizedLSTMCell(H))
-    x = jnp.ones((B, T, F))
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
     params = model.init(jax.random.PRNGKey(0), x)
 
     @jax.jit
     def step(p):
-        grads = jax.grad(lambda q: jnp.mean(model.apply(q, x)[:, -1]))(p)
+        grads = jax.grad(lambda q: jnp.mean(model.apply(q, x)[:, -1]))(p)     # L = mean(h_T)
         return jax.tree.map(lambda a, g: a - LR * g, p, grads)
     return lambda: jax.block_until_ready(step(params))
 
 
-def row(H, T, repeats):
-    params = _params(H)
-    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
-    base = _time(_jax_runner(hand_step, params, x), repeats)
-    cells = {"per-step": _time(_jax_runner(functools.partial(hand_step, fused=False), params, x), repeats),
-             "jax.grad": _time(_jax_runner(autodiff_step, params, x), repeats)}
-    for name, make in (("torch", _torch_runner), ("flax", _flax_runner)):
-        runner = make(H, T)
-        cells[name] = None if runner is None else _time(runner, repeats)
-    return base, cells
+def _runners(H, T, peers):
+    make = {"fnn": functools.partial(_jax_runner, hand_step),
+            "fused": functools.partial(_jax_runner, functools.partial(hand_step, fused=True)),
+            "jax.grad": functools.partial(_jax_runner, autodiff_step),
+            "torch": functools.partial(_torch_runner, threads=2),
+            "torch 1T": functools.partial(_torch_runner, threads=1), "flax": _flax_runner}
+    return {name: make[name](H, T) for name in ("fnn", *peers)}
+
+
+def interleaved(runners, repeats):
+    """{name: (median seconds, median ratio to runners["fnn"] within a repeat)}; None if absent."""
+    live = {n: r for n, r in runners.items() if r is not None}
+    for run in live.values():
+        run()                                                      # compile / warm up
+    times = {n: [] for n in live}
+    for _ in range(repeats):
+        for name, run in live.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {n: None if n not in live else (statistics.median(times[n]),
+            statistics.median(t / b for t, b in zip(times[n], times["fnn"]))) for n in runners}
+
+
+def _load():
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def table(configs, repeats):
+    print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT in the same repeat "
+          f"(median of {repeats}; above 1.00x: slower than fnn)")
+    print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'fused':>7} {'jax.grad':>9} {'torch':>7} {'torch 1T':>9} "
+          f"{'flax':>7}   load 1/5/15 min")
+    for H, T in configs:
+        before = _load()
+        cells = interleaved(_runners(H, T, PEERS), repeats)
+        text = " ".join(f"{'-' if cells[n] is None else f'{cells[n][1]:.2f}x':>{w}}"
+                        for n, w in zip(PEERS, (7, 9, 7, 9, 7)))
+        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
+
+
+def growth(repeats):
+    """fnn's time at each (H, T) over its time at (128, 28), all interleaved in one loop."""
+    configs = [(128, T) for T in (28, 56, 112, 224)] + [(H, 28) for H in (256, 512)]
+    runners = {"fnn": _jax_runner(hand_step, 128, 28)}
+    runners.update({f"{H}x{T}": _jax_runner(hand_step, H, T) for H, T in configs[1:]})
+    cells = interleaved(runners, repeats)
+    print(f"\nGrowth of fnn's step: time(H, T) / time(128, 28), median of {repeats}, load {_load()}")
+    print("  ".join(f"H={H},T={T}: {1.0 if (H, T) == (128, 28) else cells[f'{H}x{T}'][1]:.2f}"
+                    for H, T in configs))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="128x28,128x200,512x28,512x200", help="HxT,HxT,...")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-growth", action="store_true")
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
-    print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT (lower is faster for the column)")
-    print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'per-step':>9} {'jax.grad':>9} {'torch':>7} {'flax':>7}")
-    for H, T in configs:
-        base, cells = row(H, T, args.repeats)
-        text = " ".join(f"{'-' if v is None else f'{v / base:.2f}x':>{w}}" for v, w in
-                        zip(cells.values(), (9, 9, 7, 7)))
-        print(f"{H:>4} {T:>4} {base * 1e3:8.1f} {text}", flush=True)
-    if args.no_growth:
-        return
-    print("\nGrowth (hand BPTT): time(H, T) / time(128, 28)")
-    times = {(H, T): _time(_jax_runner(hand_step, _params(H), jax.random.normal(jax.random.PRNGKey(1), (B, T, F))),
-                           args.repeats) for H in (128, 256) for T in (28, 56, 112, 224)}
-    print("  ".join(f"H={H},T={T}: {t / times[128, 28]:.2f}" for (H, T), t in times.items()))
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
+    table(configs, args.repeats)
+    if not args.no_growth:
+        growth(args.repeats)
 
 
 if __name__ == "__main__":

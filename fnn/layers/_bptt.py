@@ -1,15 +1,20 @@
-"""Backpropagation through time, written by hand, cuDNN-style (the engine of fnn.layers.recurrent).
+"""Backpropagation through time, written by hand (the engine of fnn.layers.recurrent).
 
 All arrays here are time-major: x (T, B, F), gates (T, B, G*H), masks (T, B, 1).
 A cell is a record of two step functions on the recurrent part only:
 
-    step(params, xp_t, carry)        -> (new_carry, saved_t)     xp_t = x_t W_x + b_x, precomputed
-    back(params, saved_t, prev, d)   -> (da_x, da_h, dprev)      d = dL/d(new carry) (masked)
+    step(xp_t, hp_t, carry)          -> (new_carry, saved_t)   xp_t = x_t W_x + b_x, hp_t = h W_h + b_h
+    back(saved_t, prev, new, d)      -> (da_x, da_h, dprev)    d = dL/d(new carry) (masked)
 
-`da_x`/`da_h` are dL/d(pre-activation) on the input and recurrent side (equal but for
-GRU's n gate), and `dprev` the gradient reaching the previous carry other than through
-h W_h. The projection x W_x + b_x of every step is one matmul before the loop; dW_x, db_x,
-dW_h, db_h and dx are single matmuls after it; only da_h W_h^T stays in the loop.
+An `additive` cell (RNN, LSTM) reads only xp_t + hp_t, which the engine hands over as xp_t
+(hp_t None), one matmul [x_t, h] [W_x; W_h] per step. `da_x`/`da_h` are dL/d(pre-activation)
+on the input and recurrent side (da_h None when equal; GRU's n gate differs), and `dprev`
+the gradient reaching the previous carry other than through h W_h. The forward keeps the
+carries and the gate activations only (the previous carries are the kept ones shifted by a
+step). Only da_h W_h^T runs in the backward loop: dW_x, dW_h (one [X, H_prev]^T A matmul
+for an additive cell), db and dx are single matmuls after it. `fused=True` hoists the
+forward's x W_x + b_x out of the loop for all steps (cuDNN's layout); it measured slower
+on XLA:CPU (benchmarks/README.md, recurrent.py), so it is not the default.
 """
 from __future__ import annotations
 
@@ -27,47 +32,43 @@ class Cell(NamedTuple):
     carries: int          # 1 for (h,), 2 for LSTM's (h, c)
     step: Callable
     back: Callable
+    additive: bool        # the step reads xp_t + hp_t only
 
 
 def _sigmoid(a):
-    return 1 / (1 + jnp.exp(-a))
+    return jax.nn.sigmoid(a)                              # lax.logistic: one XLA op
 
 
-def _recurrent(params, h):
-    return h @ params["W_h"] + params["b_h"]
+def _rnn_step(a_t, _, carry):
+    return (jnp.tanh(a_t),), ()
 
 
-def _rnn_step(params, xp_t, carry):
-    h = jnp.tanh(xp_t + _recurrent(params, carry[0]))
-    return (h,), h
+def _rnn_back(saved, prev, new, d):
+    h = new[0]                                            # held h at a padded step, where d = 0
+    da = d[0] * (1 - h * h)                               # da = dh' (1 - h'^2)
+    return da, None, (None,)
 
 
-def _rnn_back(params, saved, prev, d):
-    da = d[0] * (1 - saved * saved)                       # da = dh' (1 - h'^2)
-    return da, da, (None,)
-
-
-def _lstm_step(params, xp_t, carry):
-    h, c = carry
-    i, f, g, o = jnp.split(xp_t + _recurrent(params, h), 4, axis=-1)
+def _lstm_step(a_t, _, carry):
+    c = carry[1]
+    i, f, g, o = jnp.split(a_t, 4, axis=-1)
     i, f, g, o = _sigmoid(i), _sigmoid(f), jnp.tanh(g), _sigmoid(o)
     c_new = f * c + i * g
-    tc = jnp.tanh(c_new)
-    return (o * tc, c_new), (jnp.concatenate([i, f, g, o], axis=-1), tc)
+    return (o * jnp.tanh(c_new), c_new), jnp.concatenate([i, f, g, o], axis=-1)
 
 
-def _lstm_back(params, saved, prev, d):
-    (act, tc), (_, c), (dh, dc) = saved, prev, d
-    i, f, g, o = jnp.split(act, 4, axis=-1)
+def _lstm_back(saved, prev, new, d):
+    (_, c), (dh, dc) = prev, d
+    tc = jnp.tanh(new[1])                                 # recomputed: cheaper than a (T, B, H) stack
+    i, f, g, o = jnp.split(saved, 4, axis=-1)
     dc = dc + dh * o * (1 - tc * tc)                      # dc' = dc + dh o (1 - tanh(c')^2)
     da = jnp.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f),
                           dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
-    return da, da, (None, dc * f)
+    return da, None, (None, dc * f)
 
 
-def _gru_step(params, xp_t, carry):
+def _gru_step(xp_t, hp, carry):
     h = carry[0]
-    hp = _recurrent(params, h)
     x_r, x_z, x_n = jnp.split(xp_t, 3, axis=-1)
     h_r, h_z, h_n = jnp.split(hp, 3, axis=-1)
     r, z = _sigmoid(x_r + h_r), _sigmoid(x_z + h_z)
@@ -75,7 +76,7 @@ def _gru_step(params, xp_t, carry):
     return ((1 - z) * n + z * h,), (jnp.concatenate([r, z, n], axis=-1), h_n)
 
 
-def _gru_back(params, saved, prev, d):
+def _gru_back(saved, prev, new, d):
     (rzn, h_n), h, dh = saved, prev[0], d[0]
     r, z, n = jnp.split(rzn, 3, axis=-1)
     da_n = dh * (1 - z) * (1 - n * n)                     # dn = dh (1 - z), through tanh
@@ -85,28 +86,38 @@ def _gru_back(params, saved, prev, d):
     return da_x, jnp.concatenate([da_r, da_z, da_n * r], axis=-1), (dh * z,)
 
 
-RNN_CELL = Cell(1, 1, _rnn_step, _rnn_back)
-LSTM_CELL = Cell(4, 2, _lstm_step, _lstm_back)
-GRU_CELL = Cell(3, 1, _gru_step, _gru_back)
+RNN_CELL = Cell(1, 1, _rnn_step, _rnn_back, True)
+LSTM_CELL = Cell(4, 2, _lstm_step, _lstm_back, True)
+GRU_CELL = Cell(3, 1, _gru_step, _gru_back, False)
 
 
-def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = True):
+def _preactivations(cell, params, fused):
+    """x_t (or x_t W_x + b_x when fused), h -> the step's (xp_t, hp_t)."""
+    W_x, W_h, b_x, b_h = params["W_x"], params["W_h"], params["b_x"], params["b_h"]
+    if cell.additive and not fused:                       # one matmul per step
+        W, b = jnp.concatenate([W_x, W_h]), b_x + b_h
+        return lambda x_t, h: (jnp.concatenate([x_t, h], axis=-1) @ W + b, None)
+    if cell.additive:
+        return lambda xp_t, h: (xp_t + (h @ W_h + b_h), None)
+    return lambda x_t, h: (x_t if fused else x_t @ W_x + b_x, h @ W_h + b_h)
+
+
+def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False):
     """Scan `cell` over x (T, B, F); masked steps keep the carry. Returns
     (outputs (T, B, H) zero at masked steps, final carry, cache for run_backward)."""
-    xp = x @ params["W_x"] + params["b_x"] if fused else x      # one matmul for every step
+    xs = x @ params["W_x"] + params["b_x"] if fused else x      # one matmul for every step
+    preactivations = _preactivations(cell, params, fused)
 
     def body(carry, inputs):
-        xp_t, m_t = inputs
-        if not fused:
-            xp_t = xp_t @ params["W_x"] + params["b_x"]
-        new, saved = cell.step(params, xp_t, carry)
+        x_t, m_t = inputs
+        new, saved = cell.step(*preactivations(x_t, carry[0]), carry)
         if m_t is not None:
             new = tuple(jnp.where(m_t, n, c) for n, c in zip(new, carry))
-        out = new[0] if m_t is None else jnp.where(m_t, new[0], 0)
-        return new, (out, carry, saved)
+        return new, (new, saved)
 
-    final, (ys, prev, saved) = lax.scan(body, carry0, (xp, mask))
-    return ys, final, (x, mask, prev, saved)
+    final, (carries, saved) = lax.scan(body, carry0, (xs, mask))
+    ys = carries[0] if mask is None else jnp.where(mask, carries[0], 0)
+    return ys, final, (x, mask, carry0, carries, saved)
 
 
 def _plus(*terms):
@@ -120,38 +131,40 @@ def _masked(m_t, d):
     return tuple(jnp.where(m_t, a, 0) for a in d), tuple(jnp.where(m_t, 0, a) for a in d)
 
 
-def run_backward(cell: Cell, params, cache, dys, dfinal, fused: bool = True):
+def run_backward(cell: Cell, params, cache, dys, dfinal):
     """Reverse scan carrying dL/d(carry); dys (T, B, H) or None (only the final carry is
     used), dfinal = dL/d(final carry). Returns (dparams, dx (T, B, F), dL/d(carry0))."""
-    x, mask, prev, saved = cache
+    x, mask, carry0, carries, saved = cache
+    prev = tuple(jnp.concatenate([c0[None], c[:-1]]) for c0, c in zip(carry0, carries))
     W_hT = params["W_h"].T
 
     def body(dcarry, inputs):
-        dy_t, m_t, prev_t, saved_t = inputs
+        dy_t, m_t, prev_t, new_t, saved_t = inputs
         if dy_t is not None:
             dy_t = dy_t if m_t is None else jnp.where(m_t, dy_t, 0)
             dcarry = (dcarry[0] + dy_t, *dcarry[1:])
         d, passed = _masked(m_t, dcarry)                  # padded steps pass dcarry through
-        da_x, da_h, dprev = cell.back(params, saved_t, prev_t, d)
-        dh = da_h @ W_hT                                   # the only matmul inside the loop
+        da_x, da_h, dprev = cell.back(saved_t, prev_t, new_t, d)
+        dh = (da_x if da_h is None else da_h) @ W_hT       # the only matmul inside the loop
         new = (_plus(dh, dprev[0], passed[0]),) + tuple(_plus(a, p) for a, p in zip(dprev[1:], passed[1:]))
-        outs = (da_x, None if da_h is da_x else da_h)
-        if not fused:
-            outs = (outs, da_x @ params["W_x"].T)
-        return new, outs
+        return new, (da_x, da_h)
 
-    dcarry0, outs = lax.scan(body, dfinal, (dys, mask, prev, saved), reverse=True)
-    return _weight_gradients(params, x, prev[0], outs, fused), dcarry0
+    dcarry0, (da_x, da_h) = lax.scan(body, dfinal, (dys, mask, prev, carries, saved), reverse=True)
+    return _weight_gradients(params, x, prev[0], da_x, da_h), dcarry0
 
 
-def _weight_gradients(params, x, h_prev, outs, fused):
-    """dW_x = X^T DA_x, db_x = sum DA_x, dW_h = H_prev^T DA_h, db_h = sum DA_h, dx = DA_x W_x^T."""
-    (da_x, da_h), dx = (outs, None) if fused else outs
-    da_h = da_x if da_h is None else da_h
+def _weight_gradients(params, x, h_prev, da_x, da_h):
+    """dW_x = X^T DA_x, db_x = sum DA_x, dW_h = H_prev^T DA_h, db_h = sum DA_h, dx = DA_x W_x^T;
+    with da_h None (= DA_x), [dW_x; dW_h] = [X, H_prev]^T DA_x is one matmul."""
     flat = lambda a: a.reshape(-1, a.shape[-1])                                  # noqa: E731
-    grads = {"W_x": flat(x).T @ flat(da_x), "W_h": flat(h_prev).T @ flat(da_h),
-             "b_x": da_x.sum(axis=(0, 1)), "b_h": da_h.sum(axis=(0, 1))}
-    return grads, (da_x @ params["W_x"].T if fused else dx)
+    F, db_x = x.shape[-1], da_x.sum(axis=(0, 1))
+    if da_h is None:
+        dW = flat(jnp.concatenate([x, h_prev], axis=-1)).T @ flat(da_x)
+        grads = {"W_x": dW[:F], "W_h": dW[F:], "b_x": db_x, "b_h": db_x}
+    else:
+        grads = {"W_x": flat(x).T @ flat(da_x), "W_h": flat(h_prev).T @ flat(da_h),
+                 "b_x": db_x, "b_h": da_h.sum(axis=(0, 1))}
+    return grads, da_x @ params["W_x"].T
 
 
 def reverse_within(x, lengths):

@@ -4,7 +4,7 @@ Input: x (B, T, F), or a tuple (x, lengths) / (x, lengths, initial_state) with l
 (B,) integers in [0, T] (None for all T). Steps t >= lengths[b] neither change the state
 nor get gradient; their outputs are 0. Parameters are PyTorch's, transposed to x @ W:
 W_x (F, G*H), W_h (H, G*H), b_x, b_h (G*H,), gates in PyTorch's order. The engine
-(one input matmul before the loop, one after it) is in `_bptt`.
+(weight gradients as one matmul after the loop) is in `_bptt`.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def _out_shape(name, in_shape, hidden, carries, return_sequences, return_state):
     return seq[-1], ((out, state) if return_state else out)
 
 
-def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=True):
+def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False):
     """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
     if not isinstance(hidden, int) or hidden < 1:
         raise ValueError(f"{name}: hidden must be a positive int, got {hidden!r}")
@@ -116,9 +116,9 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
         dfinal = [s for s in dstate]
         if not return_sequences:
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
-        like = inner[2][0][0]                                # a (B, H) array of the right dtype
+        like = inner[2][0]                                   # h0: a (B, H) array of the right dtype
         dfinal = tuple(jnp.zeros_like(like) if d is None else d for d in dfinal)
-        (dparams, dx), dcarry0 = _bptt.run_backward(cell, params, inner, dys, dfinal, fused)
+        (dparams, dx), dcarry0 = _bptt.run_backward(cell, params, inner, dys, dfinal)
         return dparams, _input_cotangent(jnp.swapaxes(dx, 0, 1), lengths, form, h0, dcarry0, cell)
 
     layer = Layer(init, forward, backward, name)
@@ -136,7 +136,7 @@ def _input_cotangent(dx, lengths, form, h0, dcarry0, cell):
 
 
 def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-              reverse: bool = False, name: str = "SimpleRNN") -> Layer:
+              reverse: bool = False, fused: bool = False, name: str = "SimpleRNN") -> Layer:
     """Elman RNN (PyTorch nn.RNN, tanh): h_t = tanh(x_t W_x + b_x + h_{t-1} W_h + b_h).
 
     Shapes: x (B, T, F) [or (x, lengths[, h0 (B, H)])] -> y (B, T, H) if return_sequences
@@ -145,12 +145,14 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
     Backward: (reverse scan, dh_T from the output) a_t = (dy_t + dh_t) (1 - h_t^2),
         dh_{t-1} = a_t W_h^T;  dW_x = sum_t x_t^T a_t,  dW_h = sum_t h_{t-1}^T a_t,
         db_x = db_h = sum_t a_t,  dx_t = a_t W_x^T.  Padded steps pass dh through.
+    fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     """
-    return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name,
+                      fused)
 
 
 def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-         reverse: bool = False, name: str = "LSTM") -> Layer:
+         reverse: bool = False, fused: bool = False, name: str = "LSTM") -> Layer:
     """LSTM (PyTorch nn.LSTM): [i f g o] = x_t W_x + b_x + h_{t-1} W_h + b_h, then i, f, o
     sigmoid, g tanh;  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
 
@@ -158,14 +160,16 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
         return_state adds (h_T, c_T).  W_x (F, 4H), W_h (H, 4H), b_x, b_h (4H,).
     Backward: (reverse scan carrying dh, dc) dc' = dc_t + dh_t o (1 - tanh(c_t)^2),
         a = [dc' g i(1-i), dc' c_{t-1} f(1-f), dc' i (1-g^2), dh_t tanh(c_t) o(1-o)],
-        dh_{t-1} = a W_h^T,  dc_{t-1} = dc' f;  dW_x = X^T A, dW_h = H_prev^T A,
-        db = sum A, dx = A W_x^T (one matmul each after the loop).
+        dh_{t-1} = a W_h^T,  dc_{t-1} = dc' f;  [dW_x; dW_h] = [X, H_prev]^T A, db = sum A,
+        dx = A W_x^T (one matmul each, after the loop). Forward: one [x_t, h] [W_x; W_h] matmul
+        a step; fused=True computes X W_x before the loop instead (cuDNN; slower on XLA:CPU).
     """
-    return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name,
+                      fused)
 
 
 def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-        reverse: bool = False, name: str = "GRU") -> Layer:
+        reverse: bool = False, fused: bool = False, name: str = "GRU") -> Layer:
     """GRU (PyTorch nn.GRU): r = s(x W_xr + b_xr + h W_hr + b_hr), z likewise,
     n = tanh(x W_xn + b_xn + r (h W_hn + b_hn)),  h_t = (1 - z) n + z h_{t-1}.
 
@@ -174,8 +178,10 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
     Backward: (reverse scan, dh = dh_t + dy_t) a_n = dh (1-z)(1-n^2), a_z = dh (h_{t-1}-n) z(1-z),
         a_r = a_n (h W_hn + b_hn) r(1-r);  input side A_x = [a_r a_z a_n], recurrent side
         A_h = [a_r a_z r a_n];  dh_{t-1} = A_h W_h^T + dh z;  dW_x = X^T A_x, dW_h = H_prev^T A_h.
+    fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     """
-    return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name)
+    return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name,
+                      fused)
 
 
 def _map_sequence(tree, fn):
@@ -307,6 +313,10 @@ def _case_rows():
         rows.append(Case(f"{kind}-T50-initial-state-padded",
                          functools.partial(_with_lengths_of, last, (50, 17), True, carries),
                          ((50, 2), *((3,),) * carries), batch=2))
+    for kind, make in (("LSTM", LSTM), ("GRU", GRU)):           # cuDNN's layout, the non-default
+        fused = functools.partial(make, 3, return_sequences=True, fused=True)
+        rows.append(Case(f"{kind}-T50-fused-padded", functools.partial(_with_lengths_of, fused, (50, 17)),
+                         (50, 2), batch=2))
     for kind, make in (("LSTM", LSTM), ("GRU", GRU), ("SimpleRNN", SimpleRNN)):
         bi = functools.partial(lambda m: Bidirectional(m(3, return_sequences=True)), make)
         rows.append(Case(f"Bidirectional-{kind}-T50", bi, (50, 2), batch=2))

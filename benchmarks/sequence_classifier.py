@@ -1,0 +1,172 @@
+"""The sequence-classifier epoch (examples/sequence_classifier.py) beside the same model in
+PyTorch and Flax: Fashion-MNIST rows as sequences (28 steps of 28 pixels), LSTM(128) whose
+last state feeds Dense(10), softmax cross-entropy, Adam(2e-3), batch 128.
+
+    python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5]
+
+Peers: fnn's `fit` with hand-written gradients (grads="manual", as the example) and with
+grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 2 threads, and 1: on a
+loaded machine its spinning threads lose most to other jobs); Flax linen
+(nn.RNN(nn.OptimizedLSTMCell(128)) + nn.Dense) with optax in a jitted step. Each trains on
+the first --steps batches of the training set as its "epoch" (shuffled every epoch), and the
+time is scaled to the full epoch (468 batches). One untimed warm-up epoch (compilation),
+then --repeats rounds, each one epoch of every peer in turn; the table gives the median
+epoch time and the median of the per-round ratio to fnn's manual fit, with the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import fnn
+from fnn import layers as L
+
+BATCH, HIDDEN, LR, EPOCH_STEPS = 128, 128, 2e-3, 60000 // 128
+
+
+class FitRunner:
+    """`fnn.train.fit(epochs=n)` in a thread, paused in `on_epoch`: one epoch per call."""
+
+    def __init__(self, x, y, grads, epochs):
+        self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
+        self.args, self.epochs, self.loss, self.error = (x, y, grads), epochs, float("nan"), None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_epoch(self, epoch, params, state, opt_state, history):
+        jax.block_until_ready((params, opt_state))
+        self.loss = history["train_loss"][-1]
+        self.done.release()
+        if epoch + 1 < self.epochs:
+            self.go.acquire()
+
+    def _run(self):
+        x, y, grads = self.args
+        try:
+            model = fnn.serial(L.LSTM(HIDDEN), L.Dense(10))
+            _, params, state = model.init(jax.random.PRNGKey(0), (28, 28))
+            fnn.train.fit(model, params, state, fnn.optim.adam(LR), (x, y),
+                          loss=fnn.losses.softmax_cross_entropy, epochs=self.epochs, batch_size=BATCH,
+                          key=jax.random.PRNGKey(1), grads=grads, progress=False, on_epoch=self._on_epoch)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = err
+            self.done.release()
+
+    def __call__(self):
+        if self.thread.ident is None:
+            self.thread.start()
+        else:
+            self.go.release()
+        self.done.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.loss
+
+
+def torch_runner(x, y, threads):
+    import torch
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.dense = torch.nn.LSTM(28, HIDDEN, batch_first=True), torch.nn.Linear(HIDDEN, 10)
+
+        def forward(self, xb):
+            return self.dense(self.lstm(xb)[1][0][0])          # last hidden state h_T
+
+    net, loss_fn = Net(), torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+
+    def run():
+        torch.set_num_threads(threads)
+        perm, total = torch.randperm(len(xt)), torch.zeros(())
+        for i in range(len(xt) // BATCH):
+            idx = perm[i * BATCH:(i + 1) * BATCH]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        return float(total) / (len(xt) // BATCH)
+    return run
+
+
+def flax_runner(x, y):
+    import flax.linen as nn
+    import optax
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, xb):
+            return nn.Dense(10)(nn.RNN(nn.OptimizedLSTMCell(HIDDEN))(xb)[:, -1])
+
+    net, tx = Net(), optax.adam(LR)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28)))
+    box = [(params, tx.init(params))]
+    xd, yd = jnp.asarray(x), jnp.asarray(y)
+
+    @jax.jit
+    def step(params, opt_state, idx):
+        def loss_fn(p):
+            return optax.softmax_cross_entropy_with_integer_labels(net.apply(p, xd[idx]), yd[idx]).mean()
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def run():
+        perm = np.random.permutation(len(x))
+        losses = []
+        for i in range(len(x) // BATCH):
+            params, opt_state, loss = step(*box[0], perm[i * BATCH:(i + 1) * BATCH])
+            box[0] = (params, opt_state)
+            losses.append(loss)
+        return float(jnp.mean(jnp.stack(losses)))
+    return run
+
+
+def _load():
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100, help="batches per timed epoch (<= 468)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    x, y = fnn.data.load_dataset("fashion-mnist", "train")
+    n = min(args.steps, EPOCH_STEPS) * BATCH
+    x, y = np.asarray(x[:n], np.float32).reshape(-1, 28, 28), np.asarray(y[:n], np.int32)
+    runners = {"fnn fit, grads=manual": FitRunner(x, y, "manual", 1 + args.repeats),
+               "fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
+               "PyTorch eager (CPU, 2 threads)": torch_runner(x, y, 2),
+               "PyTorch eager (CPU, 1 thread)": torch_runner(x, y, 1),
+               "Flax linen + optax, jitted step": flax_runner(x, y)}
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
+          f"{EPOCH_STEPS}; load average (1/5/15 min) at start {_load()}", flush=True)
+    losses = {name: run() for name, run in runners.items()}                  # warm-up epoch
+    times = {name: [] for name in runners}
+    for _ in range(args.repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            losses[name] = run()
+            times[name].append((time.perf_counter() - start) * EPOCH_STEPS * BATCH / n)
+    base = times["fnn fit, grads=manual"]
+    print(f"\nOne epoch of LSTM({HIDDEN}) + Dense(10), median of {args.repeats} "
+          f"(ratio: median over rounds of time / fnn manual in the same round)")
+    print(f"{'peer':34} {'s/epoch':>8} {'ratio':>7} {'last loss':>10}")
+    for name, t in times.items():
+        ratio = statistics.median(a / b for a, b in zip(t, base))
+        print(f"{name:34} {statistics.median(t):8.1f} {ratio:6.2f}x {losses[name]:10.4f}")
+    print(f"load average (1/5/15 min) at the end {_load()}")
+
+
+if __name__ == "__main__":
+    main()
