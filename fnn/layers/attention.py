@@ -58,32 +58,39 @@ class AttentionFunction(NamedTuple):
 
     Shapes: q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) -> out (B, T_q, H, D_v),
         weights P (B, H, T_q, T_k).  scale: None means 1 / sqrt(D).
-    Backward: `.backward(q, k, v, weights, dout, dweights=None) -> (dq, dk, dv)`,
+    Backward: `.backward(q, k, v, weights, dout, dweights=None, out=None) -> (dq, dk, dv)`,
         dV = P^T dO     dP = dO V^T (+ dweights)     dS = P * (dP - rowsum(dP * P))
         dQ = scale dS K     dK = scale dS^T Q;   masked keys get exactly zero gradient.
+        Given the forward's `out`, rowsum(dO V^T * P) = rowsum(dO * out) (FlashAttention's D_i)
+        is taken over D instead of T_k: one pass over the T x T arrays fewer.
     """
     name: str
     scale: float | None
 
     def _scale(self, q):
-        return 1.0 / np.sqrt(q.shape[-1]) if self.scale is None else self.scale
+        return jnp.asarray(1.0 / np.sqrt(q.shape[-1]) if self.scale is None else self.scale, q.dtype)
 
     def __call__(self, q, k, v, *, mask=None, causal=False):
         if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
             raise ValueError(f"{self.name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
                              f"got q {q.shape}, k {k.shape}, v {v.shape}")
-        q, k, v = _heads_first(q), _heads_first(k), _heads_first(v)
-        s = jnp.einsum("bhqd,bhkd->bhqk", q, k) * jnp.asarray(self._scale(q), q.dtype)
+        q, k, v = _heads_first(q * self._scale(q)), _heads_first(k), _heads_first(v)
+        s = jnp.einsum("bhqd,bhkd->bhqk", q, k)
         p = _masked_softmax(s, _full_mask(self.name, mask, causal, s.shape))
         return _heads_first(jnp.einsum("bhqk,bhkd->bhqd", p, v)), p
 
-    def backward(self, q, k, v, weights, dout, dweights=None):
-        p, scale = weights, jnp.asarray(self._scale(q), q.dtype)
-        q, k, v, dout = _heads_first(q), _heads_first(k), _heads_first(v), _heads_first(dout)
-        dv = jnp.einsum("bhqk,bhqd->bhkd", p, dout)
-        dp = jnp.einsum("bhqd,bhkd->bhqk", dout, v)
-        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights) * scale
-        dq, dk = jnp.einsum("bhqk,bhkd->bhqd", ds, k), jnp.einsum("bhqk,bhqd->bhkd", ds, q)
+    def backward(self, q, k, v, weights, dout, dweights=None, out=None):
+        p, scale = weights, self._scale(q)
+        q, k, v, dq_out = _heads_first(q * scale), _heads_first(k), _heads_first(v), _heads_first(dout)
+        dv = jnp.einsum("bhqk,bhqd->bhkd", p, dq_out)
+        dp = jnp.einsum("bhqd,bhkd->bhqk", dq_out, v)
+        dp = dp if dweights is None else dp + dweights
+        if out is None:
+            ds = softmax.backward(None, p, dp)
+        else:
+            rowsum = jnp.einsum("bqhd,bqhd->bhq", dout, out)[..., None]
+            ds = p * (dp - (rowsum if dweights is None else rowsum + jnp.sum(dweights * p, -1, keepdims=True)))
+        dq, dk = jnp.einsum("bhqk,bhkd->bhqd", ds, k) * scale, jnp.einsum("bhqk,bhqd->bhkd", ds, q)
         return _heads_first(dq), _heads_first(dk), _heads_first(dv)
 
 
@@ -175,7 +182,7 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
         dy, dweights = dy if return_weights else (dy, None)
         dW_o, db_o, do = _affine_backward(o, dy, params["W_o"])
         grads, dx = {"W_o": dW_o, "b_o": db_o}, {}
-        dq, dk, dv = attend.backward(q, k, v, p, _split_heads(do, num_heads), dweights)
+        dq, dk, dv = attend.backward(q, k, v, p, _split_heads(do, num_heads), dweights, _split_heads(o, num_heads))
         for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
             grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da.reshape(*da.shape[:2], inner),
                                                                        params[f"W_{n}"])
@@ -280,14 +287,14 @@ def _with_mask(layer: Layer, mask: np.ndarray) -> Layer:
 _PAD = np.array([[True] * 4 + [False] * 2, [True] * 6, [True] * 2 + [False] * 4])[:, None, None, :]  # (3,1,1,6)
 _ROW_GAPS = np.tril(np.ones((5, 6), bool), 1) | np.eye(5, 6, 4, dtype=bool)         # (T_q=5, T_k=6)
 
-def _function_case(function, t_q, t_k, **options):
+def _function_case(function, t_q, t_k, pass_out=False, **options):
     def make(key):
         q, k, v = (jax.random.normal(kk, (2, t, 2, 3), jnp.float64) for kk, t in zip(jax.random.split(key, 3),
                                                                                    (t_q, t_k, t_k)))
 
         def hand_vjp(primals, cotangent):
             out, weights = function(*primals, **options)
-            return function.backward(*primals, weights, cotangent)
+            return function.backward(*primals, weights, cotangent, out=out if pass_out else None)
         return (lambda *qkv: function(*qkv, **options)[0]), hand_vjp, (q, k, v)
     return make
 
@@ -300,6 +307,10 @@ CASES = (
                  _function_case(scaled_dot_product_attention, 1, 6, mask=_PAD[:2])),
     FunctionCase("dot_product_attention-mask+causal",
                  _function_case(dot_product_attention, 5, 6, mask=_ROW_GAPS, causal=True)),
+    FunctionCase("scaled_dot_product_attention-rowsum-from-out",
+                 _function_case(scaled_dot_product_attention, 5, 6, pass_out=True)),
+    FunctionCase("dot_product_attention-mask+causal-rowsum-from-out",
+                 _function_case(dot_product_attention, 5, 6, pass_out=True, mask=_ROW_GAPS, causal=True)),
     Case("MultiHeadAttention-self", lambda: MultiHeadAttention(2, 3), (6, 4)),
     Case("MultiHeadAttention-self-T1", lambda: MultiHeadAttention(2, 3), (1, 4)),
     Case("MultiHeadAttention-causal", lambda: MultiHeadAttention(2, 3, causal=True), (6, 4)),
