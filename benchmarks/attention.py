@@ -8,6 +8,8 @@ Peak memory is XLA's own account of the compiled pass (arguments + outputs + tem
 T x T weights included; PyTorch's is not measured.
 """
 import argparse
+import functools
+import os
 import platform
 import time
 
@@ -20,7 +22,7 @@ from fnn.layers import scaled_dot_product_attention as attention
 
 def hand(q, k, v, g):
     out, p = attention(q, k, v)
-    return out, attention.backward(q, k, v, p, g)
+    return out, attention.backward(q, k, v, p, g, out=out)
 
 
 def autodiff(q, k, v, g):
@@ -33,17 +35,22 @@ def jax_nn(q, k, v, g):
     return out, vjp(g)
 
 
-def _time(fn, *args, repeat):
-    jax.block_until_ready(fn(*args))
-    times = []
+def _interleaved(runs, repeat):
+    """{name: (median wall s, median CPU s)}; each repeat runs every implementation once, in turn,
+    so a change in the machine's load falls on all of them alike."""
+    wall, cpu = {n: [] for n in runs}, {n: [] for n in runs}
+    for run in runs.values():
+        run()                                                   # compile / warm up
     for _ in range(repeat):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, run in runs.items():
+            w, c = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+    return {n: (float(np.median(wall[n])), float(np.median(cpu[n]))) for n in runs}
 
 
-def _torch_time(q, k, v, g, repeat):
+def _torch_run(q, k, v, g):
     try:
         import torch
     except ImportError:
@@ -56,13 +63,7 @@ def _torch_time(q, k, v, g, repeat):
         for t in (tq, tk, tv):
             t.grad = None
         torch.nn.functional.scaled_dot_product_attention(tq, tk, tv).backward(tg)
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return run
 
 
 def _peak_bytes(fn, *args):
@@ -81,25 +82,32 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, jax {jax.__version__} ({jax.default_backend()}), "
-          f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat}")
-    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | hand MiB | jax.vjp MiB |"
-          " jax.nn MiB | GFLOP/s (hand) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat} interleaved repeats, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | CPU time: jax.vjp / hand |"
+          " hand MiB | jax.vjp MiB | jax.nn MiB | GFLOP/s (hand) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in args.lengths:
-        keys = jax.random.split(jax.random.PRNGKey(t), 4)
-        q, k, v, g = (jax.random.normal(key, (args.batch, t, args.heads, args.dim), jnp.float32) for key in keys)
-        fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn))}
-        ms = {name: 1e3 * _time(fn, q, k, v, g, repeat=args.repeat) for name, fn in fns.items()}
-        torch_s = _torch_time(q, k, v, g, args.repeat)
-        mib = {name: _peak_bytes(fn, q, k, v, g) / 2**20 for name, fn in (("hand", hand), ("autodiff", autodiff),
-                                                                          ("jax_nn", jax_nn))}
-        flops = 6 * 2 * args.batch * args.heads * t * t * args.dim      # QK^T, PV; dV, dP, dQ, dK
-        hand_ms = ms["hand"]
-        ratio = lambda x, base=hand_ms: f"{x / base:.2f}"
-        torch_col = "n/a" if torch_s is None else ratio(1e3 * torch_s)
-        print(f"| {t} | {ms['hand']:.1f} | {ratio(ms['autodiff'])} | {ratio(ms['jax_nn'])} | {torch_col} | "
-              f"{mib['hand']:.0f} | {mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | "
-              f"{flops / ms['hand'] / 1e6:.1f} |")
+        print(_row(t, args), flush=True)
+
+
+def _row(t, args):
+    keys = jax.random.split(jax.random.PRNGKey(t), 4)
+    q, k, v, g = (jax.random.normal(key, (args.batch, t, args.heads, args.dim), jnp.float32) for key in keys)
+    fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn))}
+    runs = {name: functools.partial(lambda fn: jax.block_until_ready(fn(q, k, v, g)), fn) for name, fn in fns.items()}
+    torch_run = _torch_run(q, k, v, g)
+    if torch_run is not None:
+        runs["torch"] = torch_run
+    times = _interleaved(runs, args.repeat)
+    mib = {name: _peak_bytes(fn, q, k, v, g) / 2**20 for name, fn in (("hand", hand), ("autodiff", autodiff),
+                                                                      ("jax_nn", jax_nn))}
+    flops = 6 * 2 * args.batch * args.heads * t * t * args.dim      # QK^T, PV; dV, dP, dQ, dK
+    hand_s, hand_cpu = times["hand"]
+    ratio = {name: f"{wall / hand_s:.2f}" for name, (wall, _) in times.items()}
+    return (f"| {t} | {1e3 * hand_s:.1f} | {ratio['autodiff']} | {ratio['jax_nn']} | {ratio.get('torch', 'n/a')} | "
+            f"{times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | {mib['autodiff']:.0f} | "
+            f"{mib['jax_nn']:.0f} | {flops / hand_s / 1e9:.1f} |")
 
 
 if __name__ == "__main__":
