@@ -18,6 +18,7 @@ from .attention import dot_product_attention as dot_product_attention
 from .attention import scaled_dot_product_attention as scaled_dot_product_attention
 from .augment import RandomFlip as RandomFlip
 from .augment import RandomTranslate as RandomTranslate
+from .blockwise import blockwise_attention as blockwise_attention
 from .combinators import Add as Add
 from .combinators import Concat as Concat
 from .combinators import Frozen as Frozen
@@ -55,6 +56,7 @@ __all__ = [
     "MultiHeadAttention",
     "dot_product_attention",
     "scaled_dot_product_attention",
+    "blockwise_attention",
     "LearnedPositions",
     "Pick",
     "SinusoidalPositions",

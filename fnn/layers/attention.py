@@ -19,6 +19,7 @@ from ..activations import softmax
 from ..core import Layer, check_example_shape, check_input, is_multi_shape
 from ..gradcheck import Case, FunctionCase
 from ..initializers import Initializer, glorot_uniform, zeros
+from .blockwise import BlockwiseAttention, _heads_first
 
 
 def _full_mask(name, mask, causal, shape):
@@ -45,12 +46,6 @@ def _masked_softmax(s, mask):
     e = jnp.where(mask, jnp.exp(s - s.max(axis=-1, keepdims=True)), 0)
     z = e.sum(axis=-1, keepdims=True)
     return e / jnp.where(z > 0, z, 1)
-
-
-def _heads_first(a):
-    """(B, T, H, D) <-> (B, H, T, D). The products run heads-first: XLA:CPU's batched matmuls
-    and the softmax over T_k are faster on (B, H, ...) arrays than on einsums across (B, T, H, D)."""
-    return jnp.swapaxes(a, 1, 2)
 
 
 class AttentionFunction(NamedTuple):
@@ -138,14 +133,35 @@ def _affine_backward(a, da, W):
     return a2.T @ da2, da2.sum(axis=0), da @ W.T
 
 
+def _attention_core(name, impl, block_size, return_weights):
+    """(attend, attend_backward) for MultiHeadAttention: the plain product keeps the weights P, the
+    blockwise one keeps the row log-sum-exp and recomputes P block by block in the backward."""
+    if impl == "plain":
+        plain = scaled_dot_product_attention._replace(name=name)
+        return (lambda q, k, v, mask, causal: plain(q, k, v, mask=mask, causal=causal),
+                lambda q, k, v, p, do, dp, out, mask, causal: plain.backward(q, k, v, p, do, dp, out))
+    if impl != "blockwise":
+        raise ValueError(f"{name}: impl must be 'plain' or 'blockwise', got {impl!r}")
+    if return_weights or isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"{name}: impl='blockwise' needs a positive int block_size and return_weights=False "
+                         f"(it never forms the weights), got block_size={block_size!r}, "
+                         f"return_weights={return_weights!r}")
+    blockwise = BlockwiseAttention(name, block_size)
+    return (lambda q, k, v, mask, causal: blockwise(q, k, v, mask=mask, causal=causal),
+            lambda q, k, v, lse, do, _, out, mask, causal: blockwise.backward(q, k, v, lse, do, out, mask=mask,
+                                                                               causal=causal))
+
+
 def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None, *, cross: bool = False,
-                       causal: bool = False, return_weights: bool = False, W_init: Initializer = glorot_uniform,
+                       causal: bool = False, return_weights: bool = False, impl: str = "plain",
+                       block_size: int = 128, W_init: Initializer = glorot_uniform,
                        name: str = "MultiHeadAttention") -> Layer:
     """y = concat_h(softmax(Q_h K_h^T / sqrt(D) + mask) V_h) W_o + b_o, with Q = x_q W_q + b_q,
     K = x_kv W_k + b_k, V = x_kv W_v + b_v (PyTorch's nn.MultiheadAttention, transposed).
 
     Input: self-attention x or (x, mask); cross=True: (x_q, x_kv) or (x_q, x_kv, mask);
         mask broadcasts to (B, H, T_q, T_k), True = may attend.  return_weights: y is (out, P).
+        impl="blockwise": `BlockwiseAttention` over keys in blocks of block_size (memory O(T), not O(T^2)).
     Shapes: x_q (B, T_q, E), x_kv (B, T_k, E_kv) -> (B, T_q, out_dim or E);  W_q (E, H*D),
         W_k, W_v (E_kv, H*D), W_o (H*D, out_dim or E), biases (H*D,) and (out_dim or E,).
     Backward: dW_o = O^T dy, dO = dy W_o^T; dQ, dK, dV from `scaled_dot_product_attention.backward`;
@@ -154,7 +170,7 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
     for arg, value in (("num_heads", num_heads), ("head_dim", head_dim), ("out_dim", out_dim or 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-    inner, attend = num_heads * head_dim, scaled_dot_product_attention._replace(name=name)
+    inner, (attend, attend_backward) = num_heads * head_dim, _attention_core(name, impl, block_size, return_weights)
 
     def init(key, in_shape):
         (t_q, e_q), (_, e_kv) = _example_shapes(name, in_shape, cross)
@@ -172,7 +188,7 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
         _check_features(name, ((x_q, params["W_q"]), (x_kv, params["W_k"])))
         q, k, v = (_split_heads(a @ params[f"W_{n}"] + params[f"b_{n}"], num_heads)
                    for a, n in ((x_q, "q"), (x_kv, "k"), (x_kv, "v")))
-        out, p = attend(q, k, v, mask=mask, causal=causal)
+        out, p = attend(q, k, v, mask, causal)
         o = out.reshape(*out.shape[:2], inner)
         y = o @ params["W_o"] + params["b_o"]
         return ((y, p) if return_weights else y), state, (x_q, x_kv, q, k, v, p, o, mask)
@@ -182,7 +198,8 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
         dy, dweights = dy if return_weights else (dy, None)
         dW_o, db_o, do = _affine_backward(o, dy, params["W_o"])
         grads, dx = {"W_o": dW_o, "b_o": db_o}, {}
-        dq, dk, dv = attend.backward(q, k, v, p, _split_heads(do, num_heads), dweights, _split_heads(o, num_heads))
+        dq, dk, dv = attend_backward(q, k, v, p, _split_heads(do, num_heads), dweights, _split_heads(o, num_heads),
+                                     mask, causal)
         for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
             grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da.reshape(*da.shape[:2], inner),
                                                                        params[f"W_{n}"])
@@ -319,6 +336,11 @@ CASES = (
     Case("MultiHeadAttention-cross-mask",
          lambda: _with_mask(MultiHeadAttention(2, 3, cross=True), _ROW_GAPS), ((5, 4), (6, 3))),
     Case("MultiHeadAttention-cross-Tq1", lambda: MultiHeadAttention(1, 2, cross=True, causal=True), ((1, 4), (6, 3))),
+    Case("MultiHeadAttention-blockwise-causal",
+         lambda: MultiHeadAttention(2, 3, causal=True, impl="blockwise", block_size=4), (6, 4)),
+    Case("MultiHeadAttention-blockwise-cross-mask",
+         lambda: _with_mask(MultiHeadAttention(2, 3, cross=True, impl="blockwise", block_size=4), _ROW_GAPS),
+         ((5, 4), (6, 3))),
     Case("AdditiveAttention", lambda: AdditiveAttention(4), ((5, 3), (6, 2))),
     Case("AdditiveAttention-mask", lambda: _with_mask(AdditiveAttention(4), _PAD[:, 0]), ((5, 3), (6, 2))),
     Case("AdditiveAttention-T1", lambda: AdditiveAttention(4), ((1, 3), (1, 2))),
