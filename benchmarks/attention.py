@@ -1,6 +1,7 @@
 """Scaled dot-product attention, forward + backward, as T grows: fnn's hand-derived backward
 against jax.vjp of the same forward, jax.nn.dot_product_attention under jax.vjp, and PyTorch's
-F.scaled_dot_product_attention (if installed). One run; ratios against fnn's hand pass.
+F.scaled_dot_product_attention (if installed), and fnn's blockwise (FlashAttention-style) pass.
+One run, repeats interleaved; ratios against fnn's hand pass.
 
     python benchmarks/attention.py [--lengths 64 128 256 512 1024] [--batch 32] [--heads 8] [--dim 64]
 
@@ -17,12 +18,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn.layers import blockwise_attention
 from fnn.layers import scaled_dot_product_attention as attention
 
 
 def hand(q, k, v, g):
     out, p = attention(q, k, v)
     return out, attention.backward(q, k, v, p, g, out=out)
+
+
+def blockwise(q, k, v, g):
+    out, lse = blockwise_attention(q, k, v)
+    return out, blockwise_attention.backward(q, k, v, lse, g, out)
 
 
 def autodiff(q, k, v, g):
@@ -84,9 +91,9 @@ def main():
     print(f"Machine: {platform.machine()}, jax {jax.__version__} ({jax.default_backend()}), "
           f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat} interleaved repeats, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | CPU time: jax.vjp / hand |"
-          " hand MiB | jax.vjp MiB | jax.nn MiB | GFLOP/s (hand) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | blockwise / hand |"
+          " CPU time: jax.vjp / hand | hand MiB | jax.vjp MiB | jax.nn MiB | blockwise MiB | GFLOP/s (hand) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in args.lengths:
         print(_row(t, args), flush=True)
 
@@ -94,20 +101,20 @@ def main():
 def _row(t, args):
     keys = jax.random.split(jax.random.PRNGKey(t), 4)
     q, k, v, g = (jax.random.normal(key, (args.batch, t, args.heads, args.dim), jnp.float32) for key in keys)
-    fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn))}
+    fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn),
+                                                 ("blockwise", blockwise))}
     runs = {name: functools.partial(lambda fn: jax.block_until_ready(fn(q, k, v, g)), fn) for name, fn in fns.items()}
     torch_run = _torch_run(q, k, v, g)
     if torch_run is not None:
         runs["torch"] = torch_run
     times = _interleaved(runs, args.repeat)
-    mib = {name: _peak_bytes(fn, q, k, v, g) / 2**20 for name, fn in (("hand", hand), ("autodiff", autodiff),
-                                                                      ("jax_nn", jax_nn))}
+    mib = {name: _peak_bytes(fn, q, k, v, g) / 2**20 for name, fn in fns.items()}
     flops = 6 * 2 * args.batch * args.heads * t * t * args.dim      # QK^T, PV; dV, dP, dQ, dK
     hand_s, hand_cpu = times["hand"]
     ratio = {name: f"{wall / hand_s:.2f}" for name, (wall, _) in times.items()}
     return (f"| {t} | {1e3 * hand_s:.1f} | {ratio['autodiff']} | {ratio['jax_nn']} | {ratio.get('torch', 'n/a')} | "
-            f"{times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | {mib['autodiff']:.0f} | "
-            f"{mib['jax_nn']:.0f} | {flops / hand_s / 1e9:.1f} |")
+            f"{ratio['blockwise']} | {times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | "
+            f"{mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | {mib['blockwise']:.0f} | {flops / hand_s / 1e9:.1f} |")
 
 
 if __name__ == "__main__":
