@@ -1,12 +1,16 @@
 """Reading strips of 1 to 5 Fashion-MNIST items left to right, with no item positions given:
-a small conv net, a bidirectional GRU over the strip's columns, and CTC (Graves et al. 2006).
-Everything backward is hand-derived: ctc.grad gives dL/dlogits, model.backward the rest.
+a small conv net (BatchNorm), a bidirectional GRU over the strip's columns, and CTC (Graves et
+al. 2006). Everything backward is hand-derived: ctc.grad gives dL/dlogits, model.backward the rest.
+Every epoch draws new strips from all 60000 training images; test strips use the test images.
 
-    python examples/ctc_strip.py [--train 12000] [--epochs 10]
+    python examples/ctc_strip.py [--train 12000] [--epochs 12] [--lr 2e-3]
 
-Measured: label error rate 12.7% on 2000 held-out strips after 10 epochs (771 s, shared 2-core CPU).
+Measured: label error rate 9.1% on 2000 held-out strips after 12 epochs (76% of strips read
+exactly; 24.0% after 1 epoch, 12.2% after 4, 9.8% after 8), 1514 s on a 2-core CPU shared with
+other runs (load average 8-11).
 """
 import argparse
+import os
 import time
 
 import jax
@@ -21,18 +25,18 @@ MAX_ITEMS, BLANK = 5, 0                    # class c is CTC symbol c + 1; 0 is t
 
 
 def strips(images, labels, n, rng):
-    """n strips (28, 140, 1): 1-5 random items side by side at random offsets, zero elsewhere."""
-    x = np.zeros((n, 28, 28 * MAX_ITEMS, 1), np.float32)
-    y = np.zeros((n, MAX_ITEMS), np.int32)
-    pad = np.ones((n, MAX_ITEMS), np.float32)
-    for i in range(n):
-        k = rng.integers(1, MAX_ITEMS + 1)
-        picks = rng.integers(0, len(images), k)
-        offset = rng.integers(0, 28 * (MAX_ITEMS - k) + 1)
-        for j, p in enumerate(picks):
-            x[i, :, offset + 28 * j: offset + 28 * (j + 1)] = images[p]
-        y[i, :k], pad[i, :k] = labels[picks] + 1, 0.0
-    return x, y, pad
+    """n strips (28, 140, 1): 1-5 random items side by side at a random offset, zero elsewhere.
+    Vectorised: column c of strip i shows column (c - offset_i) % 28 of item (c - offset_i) // 28."""
+    k = rng.integers(1, MAX_ITEMS + 1, n)                               # items per strip
+    picks = rng.integers(0, len(images), (n, MAX_ITEMS))
+    col = np.arange(28 * MAX_ITEMS) - rng.integers(0, 28 * (MAX_ITEMS - k) + 1)[:, None]
+    slot = col // 28
+    inside = (col >= 0) & (slot < k[:, None])
+    source = picks[np.arange(n)[:, None], np.clip(slot, 0, MAX_ITEMS - 1)]
+    x = images[source, :, col % 28] * inside[:, :, None, None]           # (n, W, H, 1)
+    used = np.arange(MAX_ITEMS) < k[:, None]
+    y = np.where(used, labels[picks] + 1, 0).astype(np.int32)
+    return np.ascontiguousarray(x.transpose(0, 2, 1, 3)), y, (~used).astype(np.float32)
 
 
 def ToSequence(name="ToSequence"):
@@ -70,48 +74,66 @@ def edit_distance(a, b):
     return d[-1]
 
 
+def conv_bn(features, kernel, padding="SAME"):
+    return [L.Conv2D(features, kernel, padding=padding, use_bias=False), L.BatchNorm(), L.Relu()]
+
+
+def reader():
+    """28x140 -> 7x35x64 by two conv+pool stages; a conv as tall as the map (7x3, no padding in
+    height) turns each of the 35 columns into 128 features; a BiGRU reads them; 11 CTC symbols."""
+    return fnn.serial(*conv_bn(16, 3), L.MaxPool2D(2), *conv_bn(64, 3), L.MaxPool2D(2),
+                      *conv_bn(128, (7, 3), ((0, 0), (1, 1))), ToSequence(),
+                      L.Bidirectional(L.GRU(64, return_sequences=True)), L.Dense(11))
+
+
+def read_test(predict, params, state, x, y, paddings):
+    """(label error rate, fraction of strips read exactly) on greedy decoding."""
+    decoded = [s for i in range(0, len(x), 500) for s in greedy_decode(predict(params, state, x[i:i + 500]))]
+    truth = [list(t[p == 0]) for t, p in zip(y, paddings)]
+    errors = sum(edit_distance(d, t) for d, t in zip(decoded, truth))
+    return errors / sum(map(len, truth)), np.mean([d == t for d, t in zip(decoded, truth)])
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=12000)
+    parser.add_argument("--train", type=int, default=12000, help="new training strips drawn every epoch")
     parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak of the warmup + cosine schedule")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
     xi, yi = fnn.data.load_dataset("fashion-mnist", "train")
     xt, yt = fnn.data.load_dataset("fashion-mnist", "test")
-    x_train, y_train, p_train = strips(np.asarray(xi), np.asarray(yi), args.train, rng)
-    x_test, y_test, p_test = strips(np.asarray(xt), np.asarray(yt), args.test, rng)
-
-    model = fnn.serial(L.Conv2D(16, 3), L.Relu(), L.MaxPool2D(2), L.Conv2D(32, 3), L.Relu(), L.MaxPool2D(2),
-                       ToSequence(), L.Bidirectional(L.GRU(64, return_sequences=True)), L.Dense(11))
+    x_test, y_test, p_test = strips(xt, yt, args.test, np.random.default_rng(0))
+    model, batch, rng = reader(), 64, np.random.default_rng(1)
     _, params, state = model.init(jax.random.PRNGKey(0), (28, 28 * MAX_ITEMS, 1))
-    optimizer = fnn.optim.adam(2e-3)
+    steps = args.epochs * (args.train // batch)
+    optimizer = fnn.optim.adam(fnn.optim.warmup_cosine(0.0, args.lr, steps // 20, steps, end_value=args.lr / 50))
     opt_state = optimizer.init(params)
 
     @jax.jit
-    def step(params, opt_state, x, labels, label_paddings):
-        logits, _, cache = model.forward(params, state, x, train=True)
+    def step(params, state, opt_state, x, labels, label_paddings):
+        logits, state, cache = model.forward(params, state, x, train=True)
         frames = jnp.zeros(logits.shape[:2], logits.dtype)
         loss = ctc(logits, frames, labels, label_paddings)
         grads, _ = model.backward(params, cache, ctc.grad(logits, frames, labels, label_paddings))
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return fnn.optim.apply_updates(params, updates), opt_state, loss
+        return fnn.optim.apply_updates(params, updates), state, opt_state, loss
 
-    predict = jax.jit(lambda p, x: model.apply(p, state, x)[0])
-    start, batch = time.perf_counter(), 64
+    predict = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
+    start = time.perf_counter()
     for epoch in range(args.epochs):
-        order, losses = rng.permutation(args.train), []
+        x, y, pad = strips(xi, yi, args.train, rng)           # new strips from all 60000 images
+        losses = []
         for i in range(0, args.train - batch + 1, batch):
-            idx = order[i:i + batch]
-            params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx], p_train[idx])
-            losses.append(float(loss))
-        decoded = [s for i in range(0, args.test, 500) for s in greedy_decode(predict(params, x_test[i:i + 500]))]
-        truth = [list(y[p == 0]) for y, p in zip(y_test, p_test)]
-        errors = sum(edit_distance(d, t) for d, t in zip(decoded, truth))
-        exact = np.mean([d == t for d, t in zip(decoded, truth)])
-        print(f"epoch {epoch + 1}: ctc loss {np.mean(losses):.3f}, test label error rate "
-              f"{errors / sum(map(len, truth)):.4f}, strips read exactly {exact:.4f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+            params, state, opt_state, loss = step(params, state, opt_state, x[i:i + batch], y[i:i + batch],
+                                                  pad[i:i + batch])
+            losses.append(loss)
+        ler, exact = read_test(predict, params, state, x_test, y_test, p_test)
+        print(f"epoch {epoch + 1}: ctc loss {float(jnp.mean(jnp.stack(losses))):.3f}, test label error rate "
+              f"{ler:.4f}, strips read exactly {exact:.4f} ({time.perf_counter() - start:.0f} s, "
+              f"load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"label error rate {100 * ler:.1f}% on {args.test} held-out strips after {args.epochs} epochs of "
+          f"{args.train} new strips each, {100 * exact:.0f}% read exactly ({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":
