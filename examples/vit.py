@@ -20,6 +20,8 @@ parser.add_argument("--limit", type=int, default=None, help="training examples (
 parser.add_argument("--dim", type=int, default=64)
 parser.add_argument("--depth", type=int, default=4)
 parser.add_argument("--heads", type=int, default=4)
+parser.add_argument("--mlp-dim", type=int, default=None, help="the blocks' MLP width (default: 2 * dim)")
+parser.add_argument("--dropout", type=float, default=0.1)
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--grads", default="manual", choices=fnn.train.GRADS)
@@ -33,7 +35,8 @@ x, y = x[:args.limit], y[:args.limit]
 model = fnn.serial(
     L.Conv2D(args.dim, 4, stride=4, padding="VALID", name="patches"),    # (7, 7, dim): 49 patch tokens
     L.Reshape((49, args.dim)), L.LearnedPositions(),
-    *[L.TransformerEncoderBlock(args.dim, args.heads, 2 * args.dim, dropout=0.1) for _ in range(args.depth)],
+    *[L.TransformerEncoderBlock(args.dim, args.heads, args.mlp_dim or 2 * args.dim, dropout=args.dropout)
+      for _ in range(args.depth)],
     L.LayerNorm(), L.GlobalAvgPool(), L.Dense(10), name="vit")
 _, params, state = model.init(jax.random.PRNGKey(0), (28, 28, 1))
 print(fnn.summary(model, (28, 28, 1)))
