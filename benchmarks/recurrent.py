@@ -9,7 +9,7 @@ Every repeat runs one step of each peer in turn (interleaved, so a change of loa
 shared machine falls on all of them alike); a cell is the median over repeats of the
 peer's time / fnn's time in the same repeat. The load average is printed with each row.
 
-    python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 5] [--no-growth]
+    python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 5] [--growth-repeats 7] [--no-growth]
 """
 import argparse
 import functools
@@ -150,13 +150,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="128x28,128x200,512x28,512x200", help="HxT,HxT,...")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--growth-repeats", type=int, default=7)
     parser.add_argument("--no-growth", action="store_true")
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
     table(configs, args.repeats)
     if not args.no_growth:
-        growth(args.repeats)
+        growth(args.growth_repeats)
 
 
 if __name__ == "__main__":

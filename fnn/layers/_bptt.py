@@ -10,9 +10,10 @@ An `additive` cell (RNN, LSTM) reads only xp_t + hp_t, which the engine hands ov
 (hp_t None), one matmul [x_t, h] [W_x; W_h] per step. `da_x`/`da_h` are dL/d(pre-activation)
 on the input and recurrent side (da_h None when equal; GRU's n gate differs), and `dprev`
 the gradient reaching the previous carry other than through h W_h. The forward keeps the
-carries and the gate activations only (the previous carries are the kept ones shifted by a
-step). Only da_h W_h^T runs in the backward loop: dW_x, dW_h (one [X, H_prev]^T A matmul
-for an additive cell), db and dx are single matmuls after it. `fused=True` hoists the
+carries and the gate activations only, one (T, B, H) stack each (the previous carries are
+the kept ones shifted by a step). Only da_h W_h^T runs in the backward loop: dW_x, dW_h
+(one [X, H_prev]^T A matmul for an additive cell), db and dx are single matmuls after it.
+`fused=True` hoists the
 forward's x W_x + b_x out of the loop for all steps (cuDNN's layout); it measured slower
 on XLA:CPU (benchmarks/README.md, recurrent.py), so it is not the default.
 """
@@ -54,13 +55,13 @@ def _lstm_step(a_t, _, carry):
     i, f, g, o = jnp.split(a_t, 4, axis=-1)
     i, f, g, o = _sigmoid(i), _sigmoid(f), jnp.tanh(g), _sigmoid(o)
     c_new = f * c + i * g
-    return (o * jnp.tanh(c_new), c_new), jnp.concatenate([i, f, g, o], axis=-1)
+    return (o * jnp.tanh(c_new), c_new), (i, f, g, o)       # 4 stacks: no concat, no (T, B, 4H) init
 
 
 def _lstm_back(saved, prev, new, d):
     (_, c), (dh, dc) = prev, d
     tc = jnp.tanh(new[1])                                 # recomputed: cheaper than a (T, B, H) stack
-    i, f, g, o = jnp.split(saved, 4, axis=-1)
+    i, f, g, o = saved
     dc = dc + dh * o * (1 - tc * tc)                      # dc' = dc + dh o (1 - tanh(c')^2)
     da = jnp.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f),
                           dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
@@ -73,12 +74,11 @@ def _gru_step(xp_t, hp, carry):
     h_r, h_z, h_n = jnp.split(hp, 3, axis=-1)
     r, z = _sigmoid(x_r + h_r), _sigmoid(x_z + h_z)
     n = jnp.tanh(x_n + r * h_n)
-    return ((1 - z) * n + z * h,), (jnp.concatenate([r, z, n], axis=-1), h_n)
+    return ((1 - z) * n + z * h,), (r, z, n, h_n)
 
 
 def _gru_back(saved, prev, new, d):
-    (rzn, h_n), h, dh = saved, prev[0], d[0]
-    r, z, n = jnp.split(rzn, 3, axis=-1)
+    (r, z, n, h_n), h, dh = saved, prev[0], d[0]
     da_n = dh * (1 - z) * (1 - n * n)                     # dn = dh (1 - z), through tanh
     da_r = da_n * h_n * r * (1 - r)                       # dr = da_n (h W_hn + b_hn)
     da_z = dh * (h - n) * z * (1 - z)                     # dz = dh (h - n)
