@@ -122,15 +122,15 @@ def _load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def table(configs, repeats):
+def table(configs, repeats, skip=()):
     print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT in the same repeat "
           f"(median of {repeats}; above 1.00x: slower than fnn)")
     print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'fused':>7} {'jax.grad':>9} {'torch':>7} {'torch 1T':>9} "
           f"{'flax':>7}   load 1/5/15 min")
     for H, T in configs:
         before = _load()
-        cells = interleaved(_runners(H, T, PEERS), repeats)
-        text = " ".join(f"{'-' if cells[n] is None else f'{cells[n][1]:.2f}x':>{w}}"
+        cells = interleaved(_runners(H, T, [p for p in PEERS if p not in skip]), repeats)
+        text = " ".join(f"{'-' if cells.get(n) is None else f'{cells[n][1]:.2f}x':>{w}}"
                         for n, w in zip(PEERS, (7, 9, 7, 9, 7)))
         print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
 
@@ -152,10 +152,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--growth-repeats", type=int, default=7)
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument("--skip", default="", help="peers to leave out, comma-separated: " + ",".join(PEERS))
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
-    table(configs, args.repeats)
+    table(configs, args.repeats, args.skip.split(","))
     if not args.no_growth:
         growth(args.growth_repeats)
 

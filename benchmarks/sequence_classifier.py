@@ -5,8 +5,8 @@ last state feeds Dense(10), softmax cross-entropy, Adam(2e-3), batch 128.
     python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5]
 
 Peers: fnn's `fit` with hand-written gradients (grads="manual", as the example) and with
-grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 2 threads, and 1: on a
-loaded machine its spinning threads lose most to other jobs); Flax linen
+grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 1 thread by default: with
+2 on a loaded machine its spinning threads lose most of their time to other jobs); Flax linen
 (nn.RNN(nn.OptimizedLSTMCell(128)) + nn.Dense) with optax in a jitted step. Each trains on
 the first --steps batches of the training set as its "epoch" (shuffled every epoch), and the
 time is scaled to the full epoch (468 batches). One untimed warm-up epoch (compilation),
@@ -140,14 +140,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100, help="batches per timed epoch (<= 468)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--torch-threads", default="1", help="one PyTorch row per count, e.g. 1,2")
     args = parser.parse_args()
+    args.torch_threads = [int(t) for t in args.torch_threads.split(",") if t]
     x, y = fnn.data.load_dataset("fashion-mnist", "train")
     n = min(args.steps, EPOCH_STEPS) * BATCH
     x, y = np.asarray(x[:n], np.float32).reshape(-1, 28, 28), np.asarray(y[:n], np.int32)
     runners = {"fnn fit, grads=manual": FitRunner(x, y, "manual", 1 + args.repeats),
                "fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
-               "PyTorch eager (CPU, 2 threads)": torch_runner(x, y, 2),
-               "PyTorch eager (CPU, 1 thread)": torch_runner(x, y, 1),
+               **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
+                  for t in args.torch_threads}),
                "Flax linen + optax, jitted step": flax_runner(x, y)}
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
           f"{EPOCH_STEPS}; load average (1/5/15 min) at start {_load()}", flush=True)
