@@ -22,6 +22,8 @@ parser.add_argument("--depth", type=int, default=4)
 parser.add_argument("--heads", type=int, default=4)
 parser.add_argument("--mlp-dim", type=int, default=None, help="the blocks' MLP width (default: 2 * dim)")
 parser.add_argument("--dropout", type=float, default=0.1)
+parser.add_argument("--flip", action="store_true", help="random horizontal flips in training")
+parser.add_argument("--max-shift", type=int, default=0, help="random shifts of up to this many pixels in training")
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--grads", default="manual", choices=fnn.train.GRADS)
@@ -32,8 +34,9 @@ x, y = fnn.data.load_dataset("fashion-mnist", "train")
 x_test, y_test = fnn.data.load_dataset("fashion-mnist", "test")
 x, y = x[:args.limit], y[:args.limit]
 
+augment = ([L.RandomFlip()] if args.flip else []) + ([L.RandomTranslate(args.max_shift)] if args.max_shift else [])
 model = fnn.serial(
-    L.Conv2D(args.dim, 4, stride=4, padding="VALID", name="patches"),    # (7, 7, dim): 49 patch tokens
+    *augment, L.Conv2D(args.dim, 4, stride=4, padding="VALID", name="patches"),    # (7, 7, dim): 49 patch tokens
     L.Reshape((49, args.dim)), L.LearnedPositions(),
     *[L.TransformerEncoderBlock(args.dim, args.heads, args.mlp_dim or 2 * args.dim, dropout=args.dropout)
       for _ in range(args.depth)],
