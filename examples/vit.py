@@ -1,10 +1,11 @@
 """A small vision transformer on Fashion-MNIST, trained with the hand-derived backward.
 
-4x4 patches by a strided Conv2D (49 tokens of `--dim`), learned positions, `--depth` pre-LN
-encoder blocks, mean pooling over the tokens, a linear head; AdamW with warmup + cosine decay,
-label smoothing 0.1. Every backward pass (attention included) is the hand-derived one.
+Random flips and +-1 px shifts (training only), 4x4 patches by a strided Conv2D (49 tokens of
+`--dim`), learned positions, `--depth` pre-LN encoder blocks (MLP 4 x dim, no dropout), mean
+pooling over the tokens, a linear head; AdamW with warmup + cosine decay, label smoothing 0.1.
+Every backward pass (attention included) is the hand-derived one.
 
-    python examples/vit.py [--epochs 20] [--limit 60000] [--grads manual]
+    python examples/vit.py --curve      # 20 epochs: 90.24% test accuracy, 1181 s (2-core CPU, quiet)
 """
 import argparse
 import time
@@ -20,10 +21,10 @@ parser.add_argument("--limit", type=int, default=None, help="training examples (
 parser.add_argument("--dim", type=int, default=64)
 parser.add_argument("--depth", type=int, default=4)
 parser.add_argument("--heads", type=int, default=4)
-parser.add_argument("--mlp-dim", type=int, default=None, help="the blocks' MLP width (default: 2 * dim)")
-parser.add_argument("--dropout", type=float, default=0.1)
-parser.add_argument("--flip", action="store_true", help="random horizontal flips in training")
-parser.add_argument("--max-shift", type=int, default=0, help="random shifts of up to this many pixels in training")
+parser.add_argument("--mlp-dim", type=int, default=None, help="the blocks' MLP width (default: 4 * dim)")
+parser.add_argument("--dropout", type=float, default=0.0)
+parser.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips in training")
+parser.add_argument("--max-shift", type=int, default=1, help="random shifts of up to this many pixels in training")
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--grads", default="manual", choices=fnn.train.GRADS)
@@ -38,7 +39,7 @@ augment = ([L.RandomFlip()] if args.flip else []) + ([L.RandomTranslate(args.max
 model = fnn.serial(
     *augment, L.Conv2D(args.dim, 4, stride=4, padding="VALID", name="patches"),    # (7, 7, dim): 49 patch tokens
     L.Reshape((49, args.dim)), L.LearnedPositions(),
-    *[L.TransformerEncoderBlock(args.dim, args.heads, args.mlp_dim or 2 * args.dim, dropout=args.dropout)
+    *[L.TransformerEncoderBlock(args.dim, args.heads, args.mlp_dim or 4 * args.dim, dropout=args.dropout)
       for _ in range(args.depth)],
     L.LayerNorm(), L.GlobalAvgPool(), L.Dense(10), name="vit")
 _, params, state = model.init(jax.random.PRNGKey(0), (28, 28, 1))
