@@ -19,7 +19,7 @@ from ..activations import softmax
 from ..core import Layer, check_example_shape, check_input, is_multi_shape
 from ..gradcheck import Case, FunctionCase
 from ..initializers import Initializer, glorot_uniform, zeros
-from .blockwise import BlockwiseAttention, _heads_first
+from .blockwise import BlockwiseAttention, _heads_first, check_qkv
 
 
 def _full_mask(name, mask, causal, shape):
@@ -66,9 +66,7 @@ class AttentionFunction(NamedTuple):
         return jnp.asarray(1.0 / np.sqrt(q.shape[-1]) if self.scale is None else self.scale, q.dtype)
 
     def __call__(self, q, k, v, *, mask=None, causal=False):
-        if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
-            raise ValueError(f"{self.name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
-                             f"got q {q.shape}, k {k.shape}, v {v.shape}")
+        check_qkv(self.name, q, k, v)
         q, k, v = _heads_first(q * self._scale(q)), _heads_first(k), _heads_first(v)
         s = jnp.einsum("bhqd,bhkd->bhqk", q, k)
         p = _masked_softmax(s, _full_mask(self.name, mask, causal, s.shape))

@@ -20,6 +20,13 @@ def _heads_first(a):
     return jnp.swapaxes(a, 1, 2)
 
 
+def check_qkv(name, q, k, v):
+    """One sentence naming `name` unless q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) agree."""
+    if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
+        raise ValueError(f"{name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
+                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
+
+
 def _key_blocks(a, block):
     """(B, H, T_k, D) -> (n, B, H, block, D), zero-padded at the end to a whole number of blocks."""
     b, h, t, d = a.shape
@@ -70,9 +77,7 @@ class BlockwiseAttention(NamedTuple):
     block_size: int
 
     def _prepare(self, q, k, v, mask):
-        if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
-            raise ValueError(f"{self.name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
-                             f"got q {q.shape}, k {k.shape}, v {v.shape}")
+        check_qkv(self.name, q, k, v)
         scale = jnp.asarray(1.0 / np.sqrt(q.shape[-1]), q.dtype)
         block = min(self.block_size, k.shape[1])
         blocks = (_key_blocks(_heads_first(k), block), _key_blocks(_heads_first(v), block),
