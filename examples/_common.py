@@ -21,11 +21,12 @@ from pathlib import Path
 SMALL = "small budget (under a minute on 2 cores)"
 
 
-def parser(doc: str | None, *, out: str, limit: int | None | bool = False,
+def parser(doc: str | None, *, out: str | None, limit: int | None | bool = False,
            limit_help: str = "training examples", epochs: int | None = None,
            seed: int = 0, small: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags; `limit=False` / `epochs=None` leave that flag out.
 
+    `out=None`: the script writes nothing (it still accepts --out, so every example takes it).
     `limit=None` adds `--limit` defaulting to "all"; `small` is the small-budget command line
     shown at the end of --help.
     """
@@ -37,8 +38,9 @@ def parser(doc: str | None, *, out: str, limit: int | None | bool = False,
                        help=f"{limit_help} (default: {'all' if limit is None else limit})")
     if epochs is not None:
         p.add_argument("--epochs", type=int, default=epochs, help=f"(default: {epochs})")
-    p.add_argument("--out", type=Path, default=Path(out), metavar="DIR",
-                   help=f"where results are written (default: {out})")
+    p.add_argument("--out", type=Path, default=None if out is None else Path(out), metavar="DIR",
+                   help="this example writes no files" if out is None else
+                   f"the one folder results are written to (default: {out})")
     p.add_argument("--seed", type=int, default=seed, help=f"random seed (default: {seed})")
     return p
 
