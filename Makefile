@@ -1,17 +1,29 @@
 # Two commands on a fresh machine:  `make train` (the main job) and `make test` (the tests).
-# Each creates its own virtual environment in .venv and installs what it needs.
+# Each creates its own virtual environment in $(VENV) and installs what it needs; pip's output
+# goes to $(VENV)/install.log, and only a failure shows its last lines.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+EXTRAS ?= dev,plot
+BENCH_EXTRAS ?= bench,plot
 
 .PHONY: train test data bench gradcheck clean
 
+# $(call install,VENV_DIR,EXTRAS): a venv with fnn installed in editable mode, quietly.
+define install
+	@mkdir -p $(1)
+	@echo "installing fnn and its dependencies into $(1) (log: $(1)/install.log) ..."
+	@{ $(PYTHON) -m venv $(1) && \
+	   $(1)/bin/python -m pip install --disable-pip-version-check --upgrade pip && \
+	   $(1)/bin/python -m pip install --disable-pip-version-check -e '.[$(2)]'; } > $(1)/install.log 2>&1 || \
+	 { echo "install failed; the last 20 lines of $(1)/install.log:"; tail -n 20 $(1)/install.log; \
+	   echo "full log: $(1)/install.log"; exit 1; }
+	@touch $(1)/.installed
+endef
+
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,plot]'
-	touch $@
+	$(call install,$(VENV),$(EXTRAS))
 
 data:
 	@bash scripts/install-data.sh
@@ -27,10 +39,7 @@ gradcheck: $(VENV)/.installed
 	$(PY) -m fnn gradcheck
 
 $(VENV)-bench/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)-bench
-	$(VENV)-bench/bin/python -m pip install -q --upgrade pip
-	$(VENV)-bench/bin/python -m pip install -q -e '.[bench,plot]'
-	touch $@
+	$(call install,$(VENV)-bench,$(BENCH_EXTRAS))
 
 bench: $(VENV)-bench/.installed data
 	$(VENV)-bench/bin/python benchmarks/peers.py $(ARGS)

@@ -1,6 +1,13 @@
-"""Shared test set-up: float64 available, strict dtype promotion, fixed keys."""
-import jax
-import pytest
+"""Shared test set-up: the CPU, float64 available, strict dtype promotion, fixed keys."""
+import os
+
+# The tests run on the CPU whatever accelerator the machine has (and whatever the
+# environment says): tolerances and timings assume it, and subprocesses inherit it.
+# This must happen before JAX is imported.
+os.environ["JAX_PLATFORMS"] = "cpu"
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -4,6 +4,7 @@ report, stop, and the `on_epoch` callback where checkpoints are written.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -161,14 +162,27 @@ def _after_epoch(epoch, bad, carry, history, val, stopper) -> tuple[Carry, bool]
     return carry, False
 
 
-def _progress(total, enabled):
+class _Lines(NamedTuple):
+    """Progress for a log file: one plain line per epoch, never a `\r` update."""
+    epochs: int               # the epoch fit stops at
+    stream: Any
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def _progress(first: int, epochs: int, enabled: bool):
+    """A live tqdm bar on a terminal (or in a notebook); plain lines when stderr is a file or pipe."""
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="epoch", dynamic_ncols=True)
+    stream = sys.stderr
+    if getattr(stream, "isatty", lambda: False)() or "ipykernel" in sys.modules:
+        from tqdm.auto import tqdm
+        return tqdm(total=epochs, initial=first, unit="epoch", dynamic_ncols=True)
+    return _Lines(epochs, stream)
 
 
-def _show(bar, history) -> None:
+def _show(bar, history, epoch: int) -> None:
     if bar is None:
         return
     out = {}
@@ -176,6 +190,11 @@ def _show(bar, history) -> None:
                        ("val_accuracy", "val_acc")):
         if history[key][-1] is not None:
             out[label] = f"{history[key][-1]:.4f}"
+    if isinstance(bar, _Lines):
+        values = "  ".join(f"{k} {v}" for k, v in out.items())
+        print(f"epoch {epoch + 1}/{bar.epochs}  {values}  ({history['epoch_seconds'][-1]:.1f} s)",
+              file=bar.stream, flush=True)
+        return
     bar.set_postfix(out, refresh=False)
     bar.update(1)
 
@@ -187,7 +206,7 @@ def _epoch_and_report(run: _Run, carry: Carry, loop: str, epoch: int, history: d
     val = score(run.model, carry.params, carry.state, run.val, run.report, 1000) if run.val else None
     _record(run, history, carry, val, time.perf_counter() - t0, epoch)
     history["loop"] = loop
-    _show(bar, history)
+    _show(bar, history, epoch)
     carry, stop = _after_epoch(epoch, bad, carry, history, val, stopper)
     return carry, loop, stop
 
@@ -221,7 +240,7 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),
                train, val, key, batch_size, n, n // batch_size, epochs)
     history, stopper = _new_history(history, report_loss is not None), _Stopper(early_stopping)
-    bar = _progress(epochs - initial_epoch, progress)
+    bar = _progress(initial_epoch, epochs, progress)
     try:
         for epoch in range(initial_epoch, epochs):
             carry, loop, stop = _epoch_and_report(run, carry, loop, epoch, history, stopper, bar)
