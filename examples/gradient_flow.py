@@ -3,11 +3,9 @@ Fashion-MNIST batch, the gradient norm of every layer from ONE forward and ONE h
 backward pass (`fnn.inspect.gradient_norms`), as a table and a log-scale plot. Then one
 exploding network (a too-large init) and how `clip_by_global_norm` bounds its update.
 
-    python examples/gradient_flow.py [OUT_DIR]        (default out/gradient_flow)
+    python examples/gradient_flow.py [--limit 256] [--out runs/gradient_flow]
 """
-import sys
-from pathlib import Path
-
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +16,7 @@ from fnn import inspect as fi
 from fnn import layers as L
 from fnn import optim
 
-DEPTH, WIDTH, BATCH = 20, 128, 256
+DEPTH, WIDTH = 20, 128
 LOSS = fnn.losses.softmax_cross_entropy
 
 
@@ -44,10 +42,10 @@ def deep_mlp(kind):
     return fnn.serial(L.Flatten(), *first, *hidden, L.Dense(10), name="mlp")
 
 
-def profile(kind, x, y):
+def profile(kind, x, y, seed=0):
     """||dL/dW|| of the 20 hidden Dense layers (input side first), and the activation stats."""
     model = deep_mlp(kind)
-    _, params, state = model.init(jax.random.PRNGKey(0), x.shape[1:])
+    _, params, state = model.init(jax.random.PRNGKey(seed), x.shape[1:])
     norms = fi.gradient_norms(model, params, state, x, y, LOSS, train=True)
     weights = [n.params for p, n in norms.items() if p.rsplit("/", 1)[-1].startswith("Dense")][:-1]
     stats = fi.activation_stats(model, params, state, x, train=True)
@@ -68,18 +66,22 @@ def clipping(model, params, state, x, y):
     return float(optim.global_norm(grads)), rows
 
 
-def main(out=Path("out/gradient_flow")):
-    out.mkdir(parents=True, exist_ok=True)
+def main():
+    parser = _common.parser(__doc__, out="runs/gradient_flow", limit=256, limit_help="images in the one batch",
+                            small="python examples/gradient_flow.py --limit 64")
+    args = parser.parse_args()
+    _common.check_budget(limit=args.limit, minimum=2)     # BatchNorm needs two examples
     images, labels = fnn.data.load_dataset("fashion-mnist", "train")
-    x, y = jnp.asarray(images[:BATCH]), jnp.asarray(labels[:BATCH])
+    x, y = jnp.asarray(images[:args.limit]), jnp.asarray(labels[:args.limit])
+    out = _common.out_dir(args)
     kinds = ["sigmoid", "tanh", "relu", "relu + He", "relu + residual", "relu + BatchNorm"]
-    print(f"{DEPTH} hidden layers of {WIDTH}, one Fashion-MNIST batch of {BATCH}, at initialisation")
+    print(f"{DEPTH} hidden layers of {WIDTH}, one Fashion-MNIST batch of {len(x)}, at initialisation")
     print("||dL/dW|| per hidden Dense layer (1 = next to the input)")
     print(f"{'network':<24}{'layer 1':>10}{'layer 5':>10}{'layer 10':>10}{'layer 20':>10}"
           f"{'1 / 20':>10}{'dead ReLU':>11}{'saturated':>11}")
     profiles = {}
     for kind in kinds + ["relu, init N(0, 0.2^2)"]:
-        model, params, state, w, zeros, saturated = profile(kind, x, y)
+        model, params, state, w, zeros, saturated = profile(kind, x, y, args.seed)
         profiles[kind] = w
         extra = "".join(f"{'-' if v is None else f'{v:.1%}':>11}" for v in (zeros, saturated))
         print(f"{kind:<24}" + "".join(f"{w[i]:>10.2e}" for i in (0, 4, 9, 19)) + f"{w[0] / w[-1]:>10.1e}" + extra)
@@ -91,7 +93,9 @@ def main(out=Path("out/gradient_flow")):
     for name, norm in rows:
         print(f"  one step of {name:<16} moves the parameters by {norm:.2e}")
     print(f"\nwrote {out / 'gradient_norms.png'} and {out / 'activations.png'}")
+    w = profiles["sigmoid"]
+    _common.result(sigmoid_first_over_last=float(w[0] / w[-1]), exploding_grad_norm=total)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/gradient_flow"))
+    _common.run(main)

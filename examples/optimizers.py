@@ -6,11 +6,11 @@ allow bounces across the ravine and crawls along it; momentum builds speed along
 the adaptive rules rescale each coordinate. Prints the loss after N steps for each rule and,
 if matplotlib is installed, draws the trajectories.
 
-    python examples/optimizers.py [optimizers.png] [--steps 100]
+    python examples/optimizers.py [--steps 100] [--out runs/optimizers]
 """
-import argparse
 from typing import NamedTuple
 
+import _common
 import jax
 import jax.numpy as jnp
 
@@ -90,19 +90,21 @@ def plot(paths, filename):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="fnn.optim rules on a ravine-shaped loss")
-    parser.add_argument("path", nargs="?", default="optimizers.png", help="where to draw the trajectories")
-    parser.add_argument("--steps", type=int, default=100)
+    parser = _common.parser(__doc__, out="runs/optimizers", small="python examples/optimizers.py")
+    parser.add_argument("--steps", type=int, default=100, help="updates per rule (default: 100)")
     args = parser.parse_args()
+    _common.check_budget(steps=args.steps)
     paths = {name: jax.jit(trajectory, static_argnums=(0, 1))(opt, args.steps) for name, opt in RULES.items()}
     print(f"{'rule':<14} {'loss after ' + str(args.steps):>16}  (start: {float(ravine(START)):.3f})")
     for name, path in paths.items():
         print(f"{name:<14} {float(ravine(path[-1])):16.3e}")
+    best = min(paths, key=lambda name: float(ravine(paths[name][-1])))
     try:
-        plot(paths, args.path)
-        print(f"trajectories drawn to {args.path}")
+        plot(paths, _common.out_dir(args) / "optimizers.png")
+        print(f"trajectories drawn to {args.out / 'optimizers.png'}")
     except ImportError:
-        print("matplotlib is not installed: no figure (pip install matplotlib)")
+        print("matplotlib is not installed: no figure (pip install -e '.[plot]')")
+    _common.result(best=best, best_loss=float(ravine(paths[best][-1])), steps=args.steps)
 
 
 if __name__ == "__main__":
