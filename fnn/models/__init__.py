@@ -1,0 +1,39 @@
+"""Named architectures as builders (plain functions returning a `Layer` with named children), the
+table the command line picks them from (`MODELS`), their training recipes and gradient-check rows.
+
+    model = fnn.models.vit(width=64, depth=4)          # (B, 28, 28, 1) -> (B, 10) logits
+"""
+from __future__ import annotations
+
+from ..gradcheck import Case
+from .recipes import ARCH_ARGS as ARCH_ARGS
+from .recipes import RECIPES as RECIPES
+from .recipes import VAL_SIZE as VAL_SIZE
+from .recipes import default_val_size as default_val_size
+from .sequence import gru as gru
+from .sequence import lstm as lstm
+from .sequence import row_classifier as row_classifier
+from .vision import cnn as cnn
+from .vision import mlp as mlp
+from .vision import residual_block as residual_block
+from .vision import resnet_small as resnet_small
+from .vision import vit as vit
+
+# grapheme-to-phoneme builders (fnn/models/seq2seq.py) are re-exported here as well
+
+__all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "VAL_SIZE", "cnn", "default_val_size", "gru",
+           "lstm", "mlp", "residual_block", "resnet_small", "row_classifier", "vit"]
+
+# `fnn train --model NAME`: every Fashion-MNIST family, (28, 28, 1) images -> 10 logits
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet_small, "vit": vit, "lstm": lstm, "gru": gru}
+
+CASES = (   # the whole reference models, hand backward vs autodiff (small images keep it fast). Max-pool
+           # and ReLU have kinks, so finite differences fail at some random points (never autodiff).
+    Case("model-mlp-train", lambda: mlp(hidden=(6, 5)), (4, 4, 1), train=True, batch=4),
+    Case("model-cnn-train", lambda: cnn(), (8, 8, 1), train=True, batch=4),
+    Case("model-resnet-train", lambda: resnet_small(width=2), (8, 8, 1), train=True, batch=3),
+    Case("model-vit", lambda: vit(width=8, depth=1, heads=2, mlp_dim=8, image_size=8, flip=False,
+                                  max_shift=0), (8, 8, 1), batch=2),
+    Case("model-lstm", lambda: lstm(hidden=4, image_shape=(5, 4, 1)), (5, 4, 1), batch=2),
+    Case("model-gru", lambda: gru(hidden=4, image_shape=(5, 4, 1)), (5, 4, 1), batch=2),
+)

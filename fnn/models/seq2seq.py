@@ -1,0 +1,242 @@
+"""Two encoder-decoders (grapheme-to-phoneme, or any short sequence transduction), each ONE
+Layer whose backward composes its children's hand-derived backwards, their decoders (greedy,
+beam search) and the attention weights of the decoder on the source (`attention_weights`).
+
+Input x = (src (B, S) source ids, src_len (B,), tgt_in (B, T) target ids starting with BOS);
+output logits (B, T, V) for tgt_out (teacher forcing). Token ids: PAD 0, BOS 1, EOS 2
+(as `fnn.datasets.cmudict` encodes them).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from .. import layers as L
+from ..core import Layer
+
+PAD, BOS, EOS = 0, 1, 2
+
+__all__ = ["BOS", "EOS", "PAD", "Seq2SeqLSTM", "Seq2SeqTransformer", "attention_weights", "beam_search",
+           "greedy", "lstm_attention", "transformer_cross_attention"]
+
+
+def _init_all(children, key, shapes):
+    outs = [c.init(k, s) for c, k, s in zip(children, jax.random.split(key, len(children)), shapes)]
+    return tuple(o[1] for o in outs), tuple(o[2] for o in outs)
+
+
+def _src_mask(src_len, S):
+    return jnp.arange(S, dtype=src_len.dtype)[None, :] < src_len[:, None]                     # (B, S) True = a letter
+
+
+# ----------------------------------------------------------------- BiLSTM + additive attention
+
+def Seq2SeqLSTM(src_vocab: int, tgt_vocab: int, *, embed: int = 64, hidden: int = 256, attn: int = 128,
+                dropout: float = 0.0, name: str = "Seq2SeqLSTM") -> Layer:
+    """BiLSTM encoder, LSTM decoder with Luong-style additive attention on its states:
+    m = BiLSTM(E_s src)  (B, S, 2H);  h = LSTM(E_t tgt_in; h_0 = m[:, 0, H:], c_0 = 0)  (B, T, H);
+    c = Additive(h, m, src mask);  logits = Drop([h, c]) W + b;  in training both embeddings
+    and [h, c] pass through Dropout(dropout).
+
+    Children: src Embedding, Bidirectional(LSTM), tgt Embedding, LSTM, AdditiveAttention, Dense,
+        three Dropouts (src embeddings, tgt embeddings, [h, c]).
+    Backward: d[h, c] = Drop.backward(dlogits W^T);  dh += Additive.backward_q,  dm = Additive.backward_m;
+        LSTM.backward gives d tgt embeddings and dh_0, added to dm[:, 0, H:];  BiLSTM.backward;
+        each embedding's gradient through its Dropout's backward.
+    """
+    children = (L.Embedding(src_vocab, embed, name="src_embedding"),
+                L.Bidirectional(L.LSTM(hidden, return_sequences=True), name="encoder"),
+                L.Embedding(tgt_vocab, embed, name="tgt_embedding"),
+                L.LSTM(hidden, return_sequences=True, name="decoder"),
+                L.AdditiveAttention(attn, return_weights=True, name="attention"),
+                L.Dense(tgt_vocab, name="out"),
+                *[L.Dropout(dropout, name=f"{n}_dropout") for n in ("src", "tgt", "out")])
+
+    def init(key, in_shape):
+        (S,), _, (T,) = in_shape
+        shapes = ((S,), ((S, embed), ()), (T,), ((T, embed), (), ((hidden,), (hidden,))),
+                  ((T, hidden), (S, 2 * hidden), (S,)), (T, 3 * hidden), (S, embed), (T, embed), (T, 3 * hidden))
+        params, state = _init_all(children, key, shapes)
+        return (T, tgt_vocab), params, state
+
+    def forward(params, state, x, *, key=None, train=False):
+        src, src_len, tgt_in = x
+        (logits, _), caches = _lstm_run(children, params, state, src, src_len, tgt_in, key=key, train=train)
+        return logits, state, caches
+
+    def backward(params, cache, dlogits):
+        c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do = cache
+        g_out, dz = children[5].backward(params[5], c_out, dlogits)
+        g_do, dz = children[8].backward(params[8], c_do, dz)
+        g_att, (dq, dm, _) = children[4].backward(params[4], c_att, (dz[..., hidden:], None))
+        g_dec, (de_t, _, (dh0, _)) = children[3].backward(params[3], c_dec, (dz[..., :hidden] + dq, None))
+        g_dt, de_t = children[7].backward(params[7], c_dt, de_t)
+        g_tgt, _ = children[2].backward(params[2], c_tgt, de_t)
+        g_enc, (de_s, _) = children[1].backward(params[1], c_enc, (dm.at[:, 0, hidden:].add(dh0), None))
+        g_ds, de_s = children[6].backward(params[6], c_ds, de_s)
+        g_src, _ = children[0].backward(params[0], c_src, de_s)
+        return (g_src, g_enc, g_tgt, g_dec, g_att, g_out, g_ds, g_dt, g_do), (None, None, None)
+
+    return Layer(init, forward, backward, name, children)
+
+
+def _lstm_run(children, params, state, src, src_len, tgt_in, *, key=None, train=False):
+    """((logits, attention weights), caches) of the Seq2SeqLSTM forward."""
+    H = params[3]["W_h"].shape[0]
+    keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
+    run = lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
+    e_s, _, c_src = run(0, src)
+    e_s, _, c_ds = run(6, e_s)
+    (m, _), _, c_enc = run(1, (e_s, src_len))
+    e_t, _, c_tgt = run(2, tgt_in)
+    e_t, _, c_dt = run(7, e_t)
+    B, T = tgt_in.shape
+    h0 = (m[:, 0, H:], jnp.zeros_like(m[:, 0, H:]))
+    (h, _), _, c_dec = run(3, (e_t, jnp.full((B,), T, jnp.int32), h0))
+    (c, p), _, c_att = run(4, (h, m, _src_mask(src_len, src.shape[1])[:, None, :]))
+    z, _, c_do = run(8, jnp.concatenate([h, c], axis=-1))
+    logits, _, c_out = run(5, z)
+    return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do)
+
+
+def lstm_attention(model: Layer, params, state, src, src_len, tgt_in):
+    """The decoder's attention weights (B, T, S) on a given target input."""
+    return _lstm_run(model.children, params, state, src, src_len, tgt_in)[0][1]
+
+
+# ----------------------------------------------------------------- transformer
+
+def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, heads: int = 4, mlp: int = 512,
+                       layers: int = 3, dropout: float = 0.1, name: str = "Seq2SeqTransformer") -> Layer:
+    """Pre-LN transformer encoder-decoder: m = LN(Enc^n(E_s src + PE, key mask)),
+    y = LN(Dec^n(E_t tgt_in + PE, m, key mask)),  logits = y W + b.
+
+    Children: src Embedding, positions, n encoder blocks, LayerNorm, tgt Embedding, positions,
+        n decoder blocks, LayerNorm, Dense.
+    Backward: the children's backwards in reverse order; dm sums the decoder blocks' dmemory.
+    """
+    enc = [L.TransformerEncoderBlock(embed, heads, mlp, dropout=dropout, name=f"encoder_{i}") for i in range(layers)]
+    dec = [L.TransformerDecoderBlock(embed, heads, mlp, dropout=dropout, name=f"decoder_{i}") for i in range(layers)]
+    children = (L.Embedding(src_vocab, embed, name="src_embedding"), L.SinusoidalPositions(name="src_positions"),
+                *enc, L.LayerNorm(name="encoder_norm"), L.Embedding(tgt_vocab, embed, name="tgt_embedding"),
+                L.SinusoidalPositions(name="tgt_positions"), *dec, L.LayerNorm(name="decoder_norm"),
+                L.Dense(tgt_vocab, name="out"))
+    n = layers
+
+    def init(key, in_shape):
+        (S,), _, (T,) = in_shape
+        mem = (S, embed)
+        shapes = ((S,), mem, *[(mem, (1, 1, S))] * n, mem, (T,), (T, embed),
+                  *[((T, embed), mem, (1, 1, S))] * n, (T, embed), (T, embed))
+        params, state = _init_all(children, key, shapes)
+        return (T, tgt_vocab), params, state
+
+    def forward(params, state, x, *, key=None, train=False):
+        src, src_len, tgt_in = x
+        keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
+        run = lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
+        mask = _src_mask(src_len, src.shape[1])[:, None, None, :]
+        outs = []
+        for i, inp in ((0, src), (1, None)):
+            outs.append(run(i, outs[-1][0] if inp is None else inp))
+        for i in range(2, 2 + n):
+            outs.append(run(i, (outs[-1][0] if i == 2 else outs[-1][0][0], mask)))
+        outs.append(run(2 + n, outs[-1][0][0]))
+        m = outs[-1][0]
+        outs.append(run(3 + n, tgt_in))
+        outs.append(run(4 + n, outs[-1][0]))
+        for i in range(5 + n, 5 + 2 * n):
+            outs.append(run(i, (outs[-1][0] if i == 5 + n else outs[-1][0][0], m, mask)))
+        outs.append(run(5 + 2 * n, outs[-1][0][0]))
+        outs.append(run(6 + 2 * n, outs[-1][0]))
+        return outs[-1][0], tuple(o[1] for o in outs), tuple(o[2] for o in outs)
+
+    def backward(params, cache, dlogits):
+        grads = [None] * len(children)
+        bwd = lambda i, dy: children[i].backward(params[i], cache[i], dy)
+        grads[6 + 2 * n], dy = bwd(6 + 2 * n, dlogits)
+        grads[5 + 2 * n], dy = bwd(5 + 2 * n, dy)
+        dm = None
+        for i in reversed(range(5 + n, 5 + 2 * n)):
+            grads[i], (dy, dmi, _) = bwd(i, (dy, dm, None))
+            dm = dmi
+        grads[4 + n], dy = bwd(4 + n, dy)
+        grads[3 + n], _ = bwd(3 + n, dy)
+        grads[2 + n], dy = bwd(2 + n, dm)
+        for i in reversed(range(2, 2 + n)):
+            grads[i], (dy, _) = bwd(i, (dy, None))
+        grads[1], dy = bwd(1, dy)
+        grads[0], _ = bwd(0, dy)
+        return tuple(grads), (None, None, None)
+
+    return Layer(init, forward, backward, name, children)
+
+
+def transformer_cross_attention(model: Layer, params, state, src, src_len, tgt_in):
+    """The last decoder block's cross-attention weights (B, T, S), the mean over its heads, on a
+    given target input (read from the forward's cache: the block keeps them for its backward)."""
+    n = (len(model.children) - 7) // 2
+    _, _, cache = model.forward(params, state, (src, src_len, tgt_in))
+    p = cache[4 + 2 * n][4][5]                          # last decoder block -> cross_attention -> P
+    return p.mean(axis=1)                               # (B, H, T, S) -> (B, T, S)
+
+
+def attention_weights(model: Layer, params, state, src, src_len, tgt_in):
+    """Where the decoder looks on the source: (B, T, S) weights, each row summing to 1 over the
+    src_len letters, for either encoder-decoder of this module."""
+    names = {c.name for c in model.children}
+    if "attention" in names:
+        return lstm_attention(model, params, state, src, src_len, tgt_in)
+    if "decoder_norm" in names:
+        return transformer_cross_attention(model, params, state, src, src_len, tgt_in)
+    raise ValueError(f"attention_weights: {model.name} is neither a Seq2SeqLSTM nor a Seq2SeqTransformer")
+
+
+# ----------------------------------------------------------------- decoding
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def greedy(model: Layer, params, state, src_and_len, T: int):
+    """Greedy decoding: re-run the model on the prefix, take the argmax at step t. Returns (B, T) ids."""
+    src, src_len = src_and_len
+    tgt = jnp.zeros((src.shape[0], T), jnp.int32).at[:, 0].set(BOS)
+
+    def step(t, out):
+        tgt, done = out
+        logits, _ = model.apply(params, state, (src, src_len, tgt))
+        nxt = jnp.where(done, PAD, jnp.argmax(logits[:, t], axis=-1).astype(jnp.int32))
+        tgt = jax.lax.dynamic_update_slice(tgt, nxt[:, None], (0, t + 1))
+        return tgt, done | (nxt == EOS)
+
+    tgt, _ = jax.lax.fori_loop(0, T - 1, step, (tgt, jnp.zeros(src.shape[0], bool)))
+    return tgt[:, 1:]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def beam_search(model: Layer, params, state, src_and_len, T: int, beam: int):
+    """Beam search (width `beam`, sum of log-probabilities, finished hypotheses kept as they are).
+    Returns the best hypothesis (B, T - 1) ids."""
+    src, src_len = src_and_len
+    B = src.shape[0]
+    srcs, lens = jnp.repeat(src, beam, axis=0), jnp.repeat(src_len, beam)
+    tgt = jnp.zeros((B, beam, T), jnp.int32).at[:, :, 0].set(BOS)
+    score = jnp.full((B, beam), -jnp.inf).at[:, 0].set(0.0)            # one live hypothesis at first
+
+    def step(t, out):
+        tgt, score, done = out
+        logits, _ = model.apply(params, state, (srcs, lens, tgt.reshape(B * beam, T)))
+        logp = jax.nn.log_softmax(logits[:, t].astype(jnp.float32), axis=-1).reshape(B, beam, -1)
+        V = logp.shape[-1]
+        stay = jnp.full((V,), -jnp.inf).at[PAD].set(0.0)                # a finished one extends with PAD, free
+        logp = jnp.where(done[..., None], stay, logp)
+        total = (score[..., None] + logp).reshape(B, beam * V)
+        score, idx = jax.lax.top_k(total, beam)
+        origin, token = idx // V, (idx % V).astype(jnp.int32)
+        tgt = jnp.take_along_axis(tgt, origin[..., None], axis=1)
+        tgt = jax.lax.dynamic_update_slice(tgt, token[..., None], (0, 0, t + 1))
+        done = jnp.take_along_axis(done, origin, axis=1) | (token == EOS)
+        return tgt, score, done
+
+    tgt, score, _ = jax.lax.fori_loop(0, T - 1, step, (tgt, score, jnp.zeros((B, beam), bool)))
+    return tgt[:, 0, 1:]                                                # top_k sorts: 0 is the best
