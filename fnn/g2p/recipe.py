@@ -1,0 +1,181 @@
+"""The g2p task's recipe: its options, their defaults and checks, the model, the optimizer, the
+data (`fnn.datasets.cmudict`) and decoding words to phonemes (`transcribe`)."""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from .. import optim
+from ..datasets import cmudict as D
+from ..metrics import wer_per
+from ..models import seq2seq as S
+from ..run_config import SETTINGS, UsageError
+
+ARCHITECTURES = ("lstm", "transformer")
+# the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS)
+RECIPE = {"epochs": 10, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
+          "minutes": None, "grads": "manual", "loop": "scan"}
+ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.2},
+                         "transformer": {"size": 64, "lr": 2e-3, "dropout": 0.1}}
+OWN = {"size": None, "layers": 2, "curve_words": 500, "test_words": None}    # the task's own options
+CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
+EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming")
+OPTIMIZER = "adam, gradients clipped at global norm 1, warmup (min(500, steps/10)) then cosine to 5% of --lr"
+
+
+class Task(NamedTuple):
+    lexicon: dict          # every word -> its pronunciations
+    train: dict            # the training words (the first --limit of them)
+    test: dict             # the held-out words (the fixed split)
+    letters: list
+    phonemes: list
+
+
+# ------------------------------------------------------------------ arguments and recipe
+
+def _add(parser: argparse.ArgumentParser, flag: str, **kwargs) -> None:
+    """Add an option unless the shared command line already defines it."""
+    if flag not in parser._option_string_actions:
+        parser.add_argument(flag, **kwargs)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `fnn train --task g2p` adds to the shared ones (absent unless given: SUPPRESS)."""
+    sup = argparse.SUPPRESS
+    _add(parser, "--architecture", choices=ARCHITECTURES, default=sup,
+         help="g2p: lstm (BiLSTM encoder, attention LSTM decoder) or transformer (default: lstm)")
+    _add(parser, "--size", type=int, default=sup, metavar="N",
+         help="g2p: LSTM hidden size / transformer width (default: 256 lstm, 64 transformer)")
+    _add(parser, "--layers", type=int, default=sup, metavar="N",
+         help="g2p: transformer blocks on each side (default: 2)")
+    _add(parser, "--curve-words", type=int, default=sup, metavar="N",
+         help="g2p: held-out words decoded after every epoch for the WER/PER curve (default: 500)")
+    _add(parser, "--test-words", type=int, default=sup, metavar="N",
+         help="g2p: held-out words decoded (greedy) at the end of training for the WER/PER (default: all)")
+    _add(parser, "--minutes", type=float, default=sup, metavar="M",
+         help="training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that fit")
+
+
+def _given(args, names) -> dict:
+    return {k: getattr(args, k) for k in names if hasattr(args, k) and getattr(args, k) is not None}
+
+
+def _refuse_foreign(args) -> None:
+    """Options of the classification task have no meaning here: one line instead of silence."""
+    foreign = [k for k in SETTINGS if k not in RECIPE and k not in OWN and k != "task" and hasattr(args, k)]
+    foreign += [k for k in ("data_dir", "download", "processes", "process_id", "coordinator") if getattr(args, k, None)]
+    if foreign:
+        raise UsageError(f"--{foreign[0].replace('_', '-')} does not apply to --task g2p "
+                         f"(its options: --architecture, {', '.join(_flags((*OWN, *RECIPE)))})")
+
+
+def _flags(names) -> list[str]:
+    return ["--" + k.replace("_", "-") for k in names]
+
+
+def config_from(args) -> dict:
+    """The run's recipe: the given options, else the task's and the architecture's defaults; checked."""
+    _refuse_foreign(args)
+    given = _given(args, (*RECIPE, *OWN, "architecture"))
+    arch = given.pop("architecture", "lstm")
+    cfg = {"task": "g2p", "model": arch, "dataset": "cmudict", **OWN,
+           **RECIPE, **given}
+    for k, v in ARCHITECTURE_DEFAULTS[arch].items():
+        cfg[k] = v if cfg[k] is None else cfg[k]
+    check(cfg)
+    return {**cfg, "optimizer": OPTIMIZER}
+
+
+def _require(ok: bool, name: str, rule: str, value) -> None:
+    if not ok:
+        raise UsageError(f"--{name.replace('_', '-')} must be {rule}, got {value}")
+
+
+def check(cfg: dict) -> None:
+    """Each setting on its own (UsageError: one line naming the flag)."""
+    for k in ("epochs", "batch_size", "size", "layers", "curve_words", "test_words"):
+        _require(cfg[k] is None or cfg[k] >= 1, k, "a positive integer", cfg[k])
+    _require(math.isfinite(cfg["lr"]) and cfg["lr"] > 0, "lr", "a positive number", cfg["lr"])
+    _require(0.0 <= cfg["dropout"] < 1.0, "dropout", "in [0, 1)", cfg["dropout"])
+    _require(0 <= cfg["seed"] < 2**32, "seed", "in [0, 2**32)", cfg["seed"])
+    _require(cfg["limit"] is None or cfg["limit"] >= 1, "limit", "a positive integer (training words)", cfg["limit"])
+    m = cfg["minutes"]
+    _require(m is None or (math.isfinite(m) and m > 0), "minutes", "a positive number", m)
+    _require(cfg["model"] == "lstm" or cfg["size"] % 4 == 0, "size", "a multiple of the 4 heads for the "
+             "transformer", cfg["size"])
+
+
+def build_model(cfg: dict):
+    """The run's encoder-decoder for its vocabularies."""
+    n_letters, n_phonemes, size = len(cfg["letters"]), len(cfg["phonemes"]), cfg["size"]
+    if cfg["model"] == "lstm":
+        return S.Seq2SeqLSTM(n_letters, n_phonemes, embed=64, hidden=size, attn=min(size, 128), dropout=cfg["dropout"])
+    return S.Seq2SeqTransformer(n_letters, n_phonemes, embed=size, heads=4, mlp=4 * size, layers=cfg["layers"],
+                                dropout=cfg["dropout"])
+
+
+def init_model(cfg: dict):
+    """(model, params, state) initialised from the run's seed."""
+    model = build_model(cfg)
+    shapes = ((D.MAX_LETTERS,), (), (D.TARGET_LENGTH,))
+    _, params, state = model.init(jax.random.fold_in(jax.random.PRNGKey(cfg["seed"]), 0), shapes)
+    return model, params, state
+
+
+def build_optimizer(cfg: dict, steps: int) -> optim.Optimizer:
+    """Adam, clipped at global norm 1, warm-up over min(500, steps / 10) steps, then cosine to 5% of lr."""
+    lr = optim.warmup_cosine(0.0, cfg["lr"], min(500, steps // 10), max(steps, 1), end_value=0.05 * cfg["lr"])
+    return optim.chain(optim.clip_by_global_norm(1.0), optim.adam(lr))
+
+
+def load_task(cfg: dict) -> Task:
+    """The lexicon, the split (the first --limit training words), the vocabularies; checks --limit
+    and --batch-size against the data."""
+    lexicon = D.load_lexicon()
+    train, test = D.split(lexicon)
+    if cfg["limit"] is not None and cfg["limit"] > len(train):
+        raise UsageError(f"--limit {cfg['limit']} exceeds the {len(train)} training words")
+    if cfg["limit"]:
+        train = dict(list(train.items())[:cfg["limit"]])
+    pairs = sum(len(p) for p in train.values())
+    if cfg["batch_size"] > pairs:
+        raise UsageError(f"--batch-size {cfg['batch_size']} exceeds the {pairs} training pronunciations")
+    letters, phonemes = D.vocabularies(lexicon)
+    return Task(lexicon, train, test, letters, phonemes)
+
+
+def spread(words, n: int | None) -> list:
+    """n words evenly spread over the sorted `words` (all of them for n None or >= len)."""
+    words = sorted(words)
+    if n is None or n >= len(words):
+        return words
+    return words[::max(1, len(words) // n)][:n]
+
+
+# ------------------------------------------------------------------ decoding
+
+def transcribe(model, params, state, words, letters, phonemes, *, beam: int = 1, batch: int = 500) -> dict:
+    """word -> predicted phoneme tuple (greedy for beam=1, else beam search), in fixed-size batches
+    (one compilation per batch size)."""
+    src, src_len = D.encode_words(words, letters)
+    batch, out = min(batch, len(words)), {}
+    for i in range(0, len(words), batch):
+        s, n = src[i:i + batch], src_len[i:i + batch]
+        pad = batch - len(s)
+        s, n = np.pad(s, ((0, pad), (0, 0))), np.pad(n, (0, pad), constant_values=1)
+        ids = (S.greedy(model, params, state, (s, n), D.TARGET_LENGTH) if beam == 1
+               else S.beam_search(model, params, state, (s, n), D.TARGET_LENGTH, beam))
+        for w, row in zip(words[i:i + batch], np.asarray(ids)):
+            out[w] = D.decode_ids(row, phonemes)
+    return out
+
+
+def score_words(model, params, state, cfg, words, references, beam: int = 1) -> tuple[float, float]:
+    """(WER, PER) of the decoded `words` against `references` (word -> pronunciations)."""
+    return wer_per(transcribe(model, params, state, list(words), cfg["letters"], cfg["phonemes"], beam=beam),
+                   references)
+

@@ -1,0 +1,276 @@
+"""The g2p run directory: train (a checkpoint per epoch, --resume, a --minutes budget), evaluate,
+predict, inspect and summary, each taking the parsed command line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+
+from .. import checkpoint, losses, runs
+from ..datasets import cmudict as D
+from ..run_config import RunError, UsageError
+from ..train import fit
+from .recipe import (
+    CHANGEABLE_ON_RESUME,
+    OWN,
+    RECIPE,
+    _given,
+    _refuse_foreign,
+    build_optimizer,
+    check,
+    config_from,
+    init_model,
+    load_task,
+    score_words,
+    spread,
+)
+
+RUN_FILES = ("config.json", "checkpoint.safetensors", "best.safetensors", "history.json")
+
+
+class _Context(NamedTuple):
+    cfg: dict
+    run_dir: Path
+    model: Any
+    curve_words: list
+    test: dict
+    clock: tuple            # (seconds before this session, perf_counter at its start)
+    plan: dict              # {"planned": epochs the schedule spans, "best": lowest subset WER}
+
+
+class _Replan(Exception):
+    """Raised from the epoch callback when the --minutes budget changes the planned epochs."""
+
+
+# ------------------------------------------------------------------ files
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def read_config(run_dir: Path) -> dict:
+    """A g2p run's config.json (UsageError: not a run; RunError: unreadable)."""
+    if not (run_dir / "config.json").is_file():
+        raise UsageError(f"{run_dir}: no config.json there (not a run directory)")
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+    except ValueError as err:
+        raise RunError(f"{run_dir / 'config.json'} is not valid JSON ({err})") from None
+    if not isinstance(cfg, dict) or cfg.get("task") != "g2p" or "letters" not in cfg:
+        raise RunError(f"{run_dir / 'config.json'} is not the config of a g2p run")
+    return {**RECIPE, **OWN, **cfg}
+
+
+def _make_run_dir(out: str | None, overwrite: bool) -> tuple[Path, bool]:
+    """The run directory (runs/g2p-NNN unless --out), and whether this command created it."""
+    try:
+        if out is None:
+            return runs.next_run_dir(Path("runs"), "g2p"), True
+        path, created = Path(out), not Path(out).exists()
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create the run directory: {err}") from None
+    if overwrite:
+        for name in RUN_FILES:
+            (path / name).unlink(missing_ok=True)
+    return path, created
+
+
+def _checkpoint_path(run_dir: Path, which: str = "last") -> Path:
+    path = run_dir / ("best.safetensors" if which == "best" else "checkpoint.safetensors")
+    if not path.exists():
+        raise UsageError(f"{run_dir}: no {path.name} there (train first)")
+    return path
+
+
+def _load_weights(path: Path, cfg: dict):
+    """(model, params, state, opt_state, epoch, metadata) from a checkpoint; RunError names what is wrong."""
+    model, params, state = init_model(cfg)
+    like_opt = build_optimizer(cfg, 1).init(params)
+    try:
+        params, state, opt_state, epoch = checkpoint.load_training(path, params, state, like_opt)
+        meta = checkpoint.read_info(path).metadata or {}
+    except (OSError, ValueError) as err:
+        raise RunError(str(err).removeprefix("load: ").removeprefix("load_training: ")) from None
+    return model, params, state, opt_state, epoch, meta
+
+
+def load_run(run_dir, which: str = "last"):
+    """(config, model, params, state, epoch) of a g2p run directory's last or best checkpoint."""
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    model, params, state, _, epoch, _ = _load_weights(_checkpoint_path(run_dir, which), cfg)
+    return cfg, model, params, state, epoch
+
+
+# ------------------------------------------------------------------ train
+
+def train(args) -> int:
+    """`fnn train --task g2p [options]`, or `--resume RUN`: every argument is checked before anything
+    is written."""
+    if getattr(args, "resume", None):
+        return _resume(args)
+    cfg = config_from(args)
+    out, overwrite = getattr(args, "out", None), getattr(args, "overwrite", False)
+    if out is not None:
+        runs.check_out(Path(out), overwrite, getattr(args, "prog", "fnn"))
+    task = load_task(cfg)
+    cfg = {**cfg, "letters": task.letters, "phonemes": task.phonemes}
+    run_dir, created = _make_run_dir(out, overwrite)
+    _atomic_json(run_dir / "config.json", cfg)
+    return _train_run(cfg, run_dir, task, None, args, created)
+
+
+def _resume(args) -> int:
+    run_dir = Path(args.resume)
+    if getattr(args, "out", None) is not None or getattr(args, "overwrite", False):
+        raise UsageError("--out and --overwrite cannot be combined with --resume")
+    cfg = read_config(run_dir)
+    _refuse_foreign(args)
+    given = _given(args, (*RECIPE, *OWN, "architecture"))
+    for k, v in given.items():
+        stored = cfg["model" if k == "architecture" else k]
+        if k not in CHANGEABLE_ON_RESUME and v != stored:
+            raise UsageError(f"--{k.replace('_', '-')} cannot change on resume ({run_dir} was trained with "
+                             f"{stored}); start a new run to change it")
+    new = {**cfg, **{k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}}
+    check(new)
+    done = _epochs_done(run_dir)
+    if new["epochs"] < done:
+        raise UsageError(f"--epochs {new['epochs']} is below the {done} epochs {run_dir} has finished")
+    if done == new["epochs"]:
+        print(f"{run_dir}: all {done} epochs are done; nothing to train (pass --epochs N above {done})")
+        return 0
+    task = load_task(new)
+    resumed = _load_weights(run_dir / "checkpoint.safetensors", new)[1:] if done else None
+    if resumed is not None and "epochs" not in given:
+        new["epochs_planned"] = resumed[-1].get("planned", new["epochs"])
+    _atomic_json(run_dir / "config.json", {k: v for k, v in new.items() if k != "epochs_planned"})
+    return _train_run(new, run_dir, task, resumed, args, False)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    path = run_dir / "checkpoint.safetensors"
+    try:
+        return (checkpoint.read_info(path).step or 0) if path.exists() else 0
+    except (OSError, ValueError) as err:
+        raise RunError(str(err).removeprefix("load: ")) from None
+
+
+def _train_run(cfg, run_dir: Path, task, resumed, args, created: bool) -> int:
+    """Fit (from `resumed` = (params, state, opt_state, epoch, metadata) if given), then decode the
+    held-out words and report."""
+    model, params, state = init_model(cfg)
+    opt_state, done, history = None, 0, {}
+    if resumed is not None:
+        params, state, opt_state, done, meta = resumed
+        history = meta.get("history", {})
+        print(f"resuming {run_dir} after epoch {done}, training to epoch {cfg['epochs']}")
+    data = D.encode_pairs(task.train, task.letters, task.phonemes)
+    print(f"g2p {cfg['model']}: {len(task.train)} training words ({len(data[1][0])} pronunciations), "
+          f"{len(task.test)} held-out words, grads={cfg['grads']}; run: {run_dir}", flush=True)
+    plan = {"planned": cfg.get("epochs_planned", cfg["epochs"]), "best": _best_so_far(run_dir)}
+    ctx = _Context(cfg, run_dir, model, spread(task.test, cfg["curve_words"]), task.test,
+                   (history.get("wall_seconds", 0.0), time.perf_counter()), plan)
+    try:
+        params, state, history = _fit_planned(ctx, data, (params, state, opt_state), done, history,
+                                              not getattr(args, "no_progress", False))
+        return _final(ctx, params, state, history, task)
+    except KeyboardInterrupt:
+        return _interrupted(run_dir, getattr(args, "prog", "fnn"), created)
+
+
+def _fit_planned(ctx: _Context, data, carry, done: int, history: dict, progress: bool):
+    """fit up to the planned epochs; a re-plan (the --minutes budget) restarts fit with the new schedule."""
+    cfg, (params, state, opt_state) = ctx.cfg, carry
+    steps = len(data[1][0]) // cfg["batch_size"]
+    while done < ctx.plan["planned"]:
+        try:
+            params, state, opt_state, history = fit(
+                ctx.model, params, state, build_optimizer(cfg, ctx.plan["planned"] * steps), data,
+                loss=losses.softmax_cross_entropy, epochs=ctx.plan["planned"], batch_size=cfg["batch_size"],
+                key=jax.random.fold_in(jax.random.PRNGKey(cfg["seed"]), 2), grads=cfg["grads"], loop=cfg["loop"],
+                progress=progress, opt_state=opt_state, initial_epoch=done, history=history,
+                on_epoch=lambda *a: _on_epoch(ctx, *a))
+            done = ctx.plan["planned"]
+        except _Replan as replan:
+            params, state, opt_state, history, done = replan.args
+    return params, state, history
+
+
+def planned_epochs(cfg: dict, done: int, minutes: list, planned: int) -> int:
+    """Epochs the schedule spans: --epochs, or fewer when the --minutes budget fits fewer (after epoch 2,
+    from the mean minutes per epoch since the first; later it only shrinks, when an overrun is predicted)."""
+    if cfg["minutes"] is None or done < 2 or len(minutes) < 2:
+        return planned
+    per_epoch = max((minutes[-1] - minutes[0]) / (len(minutes) - 1), 1e-9)
+    fits = done + int((cfg["minutes"] - minutes[-1]) / per_epoch)
+    if done == 2 or fits < planned:
+        return max(done, min(cfg["epochs"], fits))
+    return planned
+
+
+def _on_epoch(ctx: _Context, epoch, params, state, opt_state, history):
+    """After each epoch: WER/PER on the curve words, the checkpoint, best.safetensors, history.json."""
+    wer, per = score_words(ctx.model, params, state, ctx.cfg, ctx.curve_words, ctx.test)
+    minutes = (ctx.clock[0] + time.perf_counter() - ctx.clock[1]) / 60
+    for k, v in (("subset_wer", wer), ("subset_per", per), ("minutes", minutes)):
+        history.setdefault(k, []).append(v)
+    record = {**history, "subset_words": len(ctx.curve_words), "wall_seconds": 60 * minutes}
+    planned = planned_epochs(ctx.cfg, epoch + 1, history["minutes"], ctx.plan["planned"])
+    with runs._deferred_interrupt():
+        checkpoint.save_training(ctx.run_dir / "checkpoint.safetensors", params, state, opt_state, epoch + 1,
+                                 metadata={"history": record, "planned": planned})
+        if wer < ctx.plan["best"]:
+            ctx.plan["best"] = wer
+            checkpoint.save_training(ctx.run_dir / "best.safetensors", params, state, opt_state, epoch + 1,
+                                     metadata={"criterion": "held-out subset WER", "value": wer, "epoch": epoch + 1})
+        _atomic_json(ctx.run_dir / "history.json", record)
+    print(f"epoch {epoch + 1}/{planned}: loss {history['train_loss'][-1]:.4f}  held-out subset "
+          f"({len(ctx.curve_words)} words) WER {wer:.2%} PER {per:.2%}  ({minutes:.1f} min)", flush=True)
+    if planned != ctx.plan["planned"]:
+        print(f"--minutes {ctx.cfg['minutes']}: the schedule now spans {planned} epochs (not "
+              f"{ctx.plan['planned']})", flush=True)
+        ctx.plan["planned"] = planned
+        raise _Replan(params, state, opt_state, history, epoch + 1)
+
+
+def _best_so_far(run_dir: Path) -> float:
+    try:
+        return float((checkpoint.read_info(run_dir / "best.safetensors").metadata or {})["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def _final(ctx: _Context, params, state, history: dict, task) -> int:
+    """Greedy WER/PER on the held-out words (all, or --test-words of them), into history.json."""
+    words, t0 = spread(task.test, ctx.cfg["test_words"]), time.perf_counter()
+    wer, per = score_words(ctx.model, params, state, ctx.cfg, words, task.test)
+    history = {**history, "test": {"wer": wer, "per": per, "words": len(words), "decoder": "greedy",
+                                   "decode_seconds": time.perf_counter() - t0}}
+    _atomic_json(ctx.run_dir / "history.json", history)
+    print(f"held-out WER {wer:.2%}  PER {per:.2%}  (greedy, {len(words)} of {len(task.test)} held-out words)  "
+          f"run: {ctx.run_dir}")
+    return 0
+
+
+def _interrupted(run_dir: Path, prog: str, created: bool) -> int:
+    """Ctrl-C: which epoch is safe and how to go on (nothing kept before the first epoch)."""
+    done = _epochs_done(run_dir)
+    if done == 0:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        print(f"{prog} train: interrupted before the first epoch finished; nothing was kept", file=sys.stderr)
+        return 130
+    print(f"{prog} train: interrupted; epoch {done} was the last to finish and its checkpoint is safe in "
+          f"{run_dir}; continue with: {prog} train --task g2p --resume {run_dir}", file=sys.stderr)
+    return 130
