@@ -10,6 +10,13 @@ from .recipes import ARCH_ARGS as ARCH_ARGS
 from .recipes import RECIPES as RECIPES
 from .recipes import VAL_SIZE as VAL_SIZE
 from .recipes import default_val_size as default_val_size
+
+# grapheme-to-phoneme: the encoder-decoders and their decoders (fnn/models/seq2seq.py; `fnn.g2p` trains them)
+from .seq2seq import Seq2SeqLSTM as Seq2SeqLSTM
+from .seq2seq import Seq2SeqTransformer as Seq2SeqTransformer
+from .seq2seq import attention_weights as attention_weights
+from .seq2seq import beam_search as beam_search
+from .seq2seq import greedy as greedy
 from .sequence import gru as gru
 from .sequence import lstm as lstm
 from .sequence import row_classifier as row_classifier
@@ -19,10 +26,9 @@ from .vision import residual_block as residual_block
 from .vision import resnet_small as resnet_small
 from .vision import vit as vit
 
-# grapheme-to-phoneme builders (fnn/models/seq2seq.py) are re-exported here as well
-
-__all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "VAL_SIZE", "cnn", "default_val_size", "gru",
-           "lstm", "mlp", "residual_block", "resnet_small", "row_classifier", "vit"]
+__all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE",
+           "attention_weights", "beam_search", "cnn", "default_val_size", "greedy", "gru", "lstm", "mlp",
+           "residual_block", "resnet_small", "row_classifier", "vit"]
 
 # `fnn train --model NAME`: every Fashion-MNIST family, (28, 28, 1) images -> 10 logits
 MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet_small, "vit": vit, "lstm": lstm, "gru": gru}

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import layers as L
-from ..core import Layer
+from ..core import Layer, PyTree
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -101,7 +101,8 @@ def _lstm_run(children, params, state, src, src_len, tgt_in, *, key=None, train=
     return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do)
 
 
-def lstm_attention(model: Layer, params, state, src, src_len, tgt_in):
+def lstm_attention(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
+                   tgt_in: jax.Array) -> jax.Array:
     """The decoder's attention weights (B, T, S) on a given target input."""
     return _lstm_run(model.children, params, state, src, src_len, tgt_in)[0][1]
 
@@ -174,7 +175,8 @@ def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, head
     return Layer(init, forward, backward, name, children)
 
 
-def transformer_cross_attention(model: Layer, params, state, src, src_len, tgt_in):
+def transformer_cross_attention(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
+                                tgt_in: jax.Array) -> jax.Array:
     """The last decoder block's cross-attention weights (B, T, S), the mean over its heads, on a
     given target input (read from the forward's cache: the block keeps them for its backward)."""
     n = (len(model.children) - 7) // 2
@@ -183,7 +185,8 @@ def transformer_cross_attention(model: Layer, params, state, src, src_len, tgt_i
     return p.mean(axis=1)                               # (B, H, T, S) -> (B, T, S)
 
 
-def attention_weights(model: Layer, params, state, src, src_len, tgt_in):
+def attention_weights(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
+                      tgt_in: jax.Array) -> jax.Array:
     """Where the decoder looks on the source: (B, T, S) weights, each row summing to 1 over the
     src_len letters, for either encoder-decoder of this module."""
     names = {c.name for c in model.children}
@@ -197,7 +200,7 @@ def attention_weights(model: Layer, params, state, src, src_len, tgt_in):
 # ----------------------------------------------------------------- decoding
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
-def greedy(model: Layer, params, state, src_and_len, T: int):
+def greedy(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple, T: int) -> jax.Array:
     """Greedy decoding: re-run the model on the prefix, take the argmax at step t. Returns (B, T) ids."""
     src, src_len = src_and_len
     tgt = jnp.zeros((src.shape[0], T), jnp.int32).at[:, 0].set(BOS)
@@ -214,7 +217,7 @@ def greedy(model: Layer, params, state, src_and_len, T: int):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5))
-def beam_search(model: Layer, params, state, src_and_len, T: int, beam: int):
+def beam_search(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple, T: int, beam: int) -> jax.Array:
     """Beam search (width `beam`, sum of log-probabilities, finished hypotheses kept as they are).
     Returns the best hypothesis (B, T - 1) ids."""
     src, src_len = src_and_len
