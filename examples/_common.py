@@ -87,3 +87,9 @@ def run(main) -> None:
     """Run `main()`; a missing optional package ends the script with one line and exit code 2."""
     from fnn._optional import main_guard
     main_guard(main)
+
+
+def require(module: str, *, purpose: str):
+    """`fnn._optional.require`: import an optional package or fail with one line naming the extra."""
+    from fnn._optional import require as _require
+    return _require(module, extra="examples", purpose=purpose)

@@ -3,10 +3,9 @@
 the last value and a linear autoregressive model AR(20) fitted by least squares.
 Trained on the years up to 1950, tested on 1951-2008.
 
-    python examples/forecasting.py [--epochs 300] [--out forecasting.png]
+    python examples/forecasting.py [--epochs 300] [--limit YEARS] [--out runs/forecasting]
 """
-import argparse
-
+import _common
 import jax
 import numpy as np
 
@@ -26,11 +25,12 @@ def rmse(a, b):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--out", default="forecasting.png")
+    parser = _common.parser(__doc__, out="runs/forecasting", epochs=300, limit=None,
+                            limit_help="training windows, the latest before 1951",
+                            small="python examples/forecasting.py --epochs 20")
     args = parser.parse_args()
-    import statsmodels.api as sm
+    _common.check_budget(limit=args.limit, batch_size=32, epochs=args.epochs)
+    sm = _common.require("statsmodels.api", purpose="the sunspot data")
     data = sm.datasets.sunspots.load_pandas().data
     years, raw = data["YEAR"].to_numpy().astype(int), data["SUNACTIVITY"].to_numpy()
     train_end = int(np.searchsorted(years, SPLIT_YEAR, side="right"))
@@ -38,6 +38,8 @@ def main():
     x, y, target_years = windows((raw - mean) / std, years)
     train = target_years <= SPLIT_YEAR
     x_train, y_train, x_test, y_test = x[train], y[train], x[~train], y[~train]
+    if args.limit is not None:
+        x_train, y_train = x_train[-args.limit:], y_train[-args.limit:]
 
     truth = y_test * std + mean
     last_value = x_test[:, -1, 0] * std + mean
@@ -46,20 +48,22 @@ def main():
     linear = design(x_test) @ coef * std + mean
 
     model = fnn.serial(L.LSTM(32), L.Dense(1))
-    _, params, state = model.init(jax.random.PRNGKey(0), (WINDOW, 1))
+    _, params, state = model.init(jax.random.PRNGKey(args.seed), (WINDOW, 1))
     params, state, _, _ = fnn.train.fit(
         model, params, state, fnn.optim.adam(3e-3), (x_train, y_train[:, None]), loss=fnn.losses.mse,
-        epochs=args.epochs, batch_size=32, key=jax.random.PRNGKey(1), grads="manual", progress=False)
+        epochs=args.epochs, batch_size=32, key=jax.random.PRNGKey(args.seed + 1), grads="manual", progress=False)
     lstm = np.asarray(model.apply(params, state, x_test)[0])[:, 0] * std + mean
 
     print(f"test RMSE, {target_years[~train][0]}-{target_years[-1]} ({len(truth)} years, one year ahead):")
     for name, forecast in (("last value", last_value), (f"linear AR({WINDOW})", linear), ("LSTM(32)", lstm)):
         print(f"  {name:<16} {rmse(forecast, truth):7.2f}")
+    _common.result(lstm_rmse=rmse(lstm, truth), ar_rmse=rmse(linear, truth), last_value_rmse=rmse(last_value, truth))
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed: no plot (pip install -e '.[plot]')")
         return
     fig, ax = plt.subplots(figsize=(8, 3.5))
     test_years = target_years[~train]
@@ -68,9 +72,9 @@ def main():
         ax.plot(test_years, forecast, style, label=name)
     ax.set_xlabel("year"), ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out, dpi=100)
-    print(f"plot: {args.out}")
+    fig.savefig(_common.out_dir(args) / "forecasting.png", dpi=100)
+    print(f"plot: {args.out / 'forecasting.png'}")
 
 
 if __name__ == "__main__":
-    main()
+    _common.run(main)
