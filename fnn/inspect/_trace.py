@@ -75,8 +75,9 @@ def _call(layer: Layer, path: str, method: str, *args, **kwargs):
         raise
 
 
-def _forward(layer, path, params, state, x, key, train, outputs):
-    """(y, new_state, cache) as `layer.forward`, recording every traced layer's output."""
+def _forward(layer, path, params, state, x, key, train, outputs, caches=None):
+    """(y, new_state, cache) as `layer.forward`, recording every traced layer's output (and
+    its cache, when `caches` is a dict)."""
     kind = combinator_kind(layer)
     if kind is None:
         y, new_state, cache = _call(layer, path, "forward", params, state, x, key=key, train=train)
@@ -84,27 +85,29 @@ def _forward(layer, path, params, state, x, key, train, outputs):
         paths = [f"{path}/{s}" for s in child_segments(layer.children)]
         keys = _child_keys(key, len(layer.children))
         if kind == "serial":
-            states, caches = [], []
+            states, kept = [], []
             for child, p, pa, st, k in zip(layer.children, paths, params, state, keys):
-                x, st, c = _forward(child, p, pa, st, x, k, train, outputs)
+                x, st, c = _forward(child, p, pa, st, x, k, train, outputs, caches)
                 states.append(st)
-                caches.append(c)
-            y, new_state, cache = x, tuple(states), tuple(caches)
+                kept.append(c)
+            y, new_state, cache = x, tuple(states), tuple(kept)
         elif kind == "parallel":
-            outs = [_forward(*args, x, k, train, outputs) for *args, k in
+            outs = [_forward(*args, x, k, train, outputs, caches) for *args, k in
                     zip(layer.children, paths, params, state, keys)]
             y, new_state, cache = (tuple(o[i] for o in outs) for i in range(3))
         else:
-            y, new_state, cache = _residual_forward(layer, paths, params, state, x, keys, train, outputs)
+            y, new_state, cache = _residual_forward(layer, paths, params, state, x, keys, train, outputs, caches)
     outputs[path] = y
+    if caches is not None:
+        caches[path] = cache
     return y, new_state, cache
 
 
-def _residual_forward(layer, paths, params, state, x, keys, train, outputs):
-    fy, fs, fc = _forward(layer.children[0], paths[0], params[0], state[0], x, keys[0], train, outputs)
+def _residual_forward(layer, paths, params, state, x, keys, train, outputs, caches):
+    fy, fs, fc = _forward(layer.children[0], paths[0], params[0], state[0], x, keys[0], train, outputs, caches)
     if len(layer.children) == 1:
         return x + fy, (fs, ()), (fc, None)
-    sy, ss, sc = _forward(layer.children[1], paths[1], params[1], state[1], x, keys[1], train, outputs)
+    sy, ss, sc = _forward(layer.children[1], paths[1], params[1], state[1], x, keys[1], train, outputs, caches)
     return sy + fy, (fs, ss), (fc, sc)
 
 
@@ -132,6 +135,16 @@ def _backward(layer, path, params, cache, dy, inject, record):
         dparams, dx = (dpf, dps), add_trees(dx, dxs)
     record[0][path], record[1][path] = dy, dparams
     return dparams, dx
+
+
+def forward_caches(model: Layer, params, state, x) -> tuple[dict, dict]:
+    """(outputs, caches) by traced path, from one evaluation-mode forward: the caches are what
+    each layer's `forward` keeps for its backward (the weights of an attention, the gates of
+    an LSTM), so looking at them costs no extra pass."""
+    outputs: dict = {}
+    caches: dict = {}
+    _forward(model, model.name, params, state, x, None, False, outputs, caches)
+    return outputs, caches
 
 
 def loss_gradient(loss: Callable) -> Callable:

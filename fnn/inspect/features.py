@@ -40,7 +40,11 @@ def gradient_norms(model: Layer, params: PyTree, state: PyTree, x, y, loss: Call
                    train: bool = False, key: jax.Array | None = None) -> dict[str, GradientNorms]:
     """Frobenius norms of each leaf layer's output gradient and parameter gradient, from `trace`
     (one forward, one hand backward): {path: GradientNorms(output, params)}, input side first."""
-    t = trace(model, params, state, x, y, loss, train=train, key=key)
+    return norms_of(model, trace(model, params, state, x, y, loss, train=train, key=key))
+
+
+def norms_of(model: Layer, t) -> dict[str, GradientNorms]:
+    """`gradient_norms` from a `Trace` already computed with a loss."""
     return {p: GradientNorms(_norm(t.output_grads[p]),
                              _norm(t.param_grads[p]) if jax.tree.leaves(t.param_grads[p]) else None)
             for p in _leaves(model, t.outputs)}
@@ -61,11 +65,15 @@ def activation_stats(model: Layer, params: PyTree, state: PyTree, x, *, train: b
     """Statistics of every leaf layer's output on the batch x: {path: ActivationStats}. A unit is
     saturated when it lies within tol * (hi - lo) of lo or hi, the bounds of a Sigmoid (0, 1)
     or Tanh (-1, 1) layer by name, or `bounds[path]` given."""
-    t = run(model, params, state, x, key=key, train=train)
+    return stats_of(model, run(model, params, state, x, key=key, train=train).outputs, tol=tol, bounds=bounds)
+
+
+def stats_of(model: Layer, outputs: dict, *, tol: float = 0.01, bounds: dict | None = None) -> dict:
+    """`activation_stats` from the layer outputs of a `Trace` already computed."""
     layers = layer_paths(model)
     out = {}
-    for p in _leaves(model, t.outputs):
-        a = jnp.asarray(t.outputs[p])
+    for p in _leaves(model, outputs):
+        a = jnp.asarray(outputs[p])
         lo_hi = (bounds or {}).get(p) or SATURATING.get(layers[p].name)
         saturated = None
         if lo_hi is not None:

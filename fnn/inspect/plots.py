@@ -12,10 +12,11 @@ import numpy as np
 
 
 def _pyplot():
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend, or a one-line `MissingDependency` naming the extra."""
+    from .._optional import require
+    matplotlib = require("matplotlib", extra="plot", purpose="drawing fnn.inspect's pictures")
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    return require("matplotlib.pyplot", extra="plot", purpose="drawing fnn.inspect's pictures")
 
 
 def _save(fig, path) -> Path:
@@ -35,8 +36,9 @@ def _grid(n: int, columns: int) -> tuple[int, int]:
     return math.ceil(n / columns), columns
 
 
-def plot_grad_cam(images, cams, path, *, titles=None, alpha: float = 0.5) -> Path:
-    """Each image (B, H, W, C) in grey with its Grad-CAM map (B, H, W) in colour over it."""
+def plot_grad_cam(images, cams, path, *, titles=None, alpha: float = 0.5, label: str = "Grad-CAM") -> Path:
+    """Each image (B, H, W, C) in grey with its map (B, H, W) in [0, 1] (Grad-CAM, attention
+    rollout) in colour over it; `label` names the colour bar."""
     plt = _pyplot()
     images, cams = np.asarray(images), np.asarray(cams)
     fig, axes = plt.subplots(1, len(images), figsize=(2.4 * len(images) + 0.6, 2.6), squeeze=False)
@@ -45,7 +47,7 @@ def plot_grad_cam(images, cams, path, *, titles=None, alpha: float = 0.5) -> Pat
         shown = ax.imshow(cams[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
         ax.set_title(titles[i] if titles else f"image {i}", fontsize=9)
         ax.axis("off")
-    fig.colorbar(shown, ax=list(axes[0]), fraction=0.02, label="Grad-CAM")
+    fig.colorbar(shown, ax=list(axes[0]), fraction=0.02, label=label)
     return _save(fig, path)
 
 
@@ -200,4 +202,63 @@ def plot_attention(weights, path, *, queries=None, keys=None, title: str = "atte
     ax.set_ylabel("query")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _save(fig, path)
+
+
+def plot_token_maps(image, maps, path, *, row_titles, title: str = "attention") -> Path:
+    """One image (H, W, C) in grey under each map of `maps` (rows, columns, h, w), a coarse grid
+    (a ViT's patches) stretched over the whole image; one colour scale from 0 for all maps."""
+    plt = _pyplot()
+    image, maps = _gray(image), np.asarray(maps, dtype=np.float32)
+    rows, cols = maps.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols + 0.8, 2.0 * rows + 0.3), squeeze=False)
+    extent = (-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5)
+    top = float(maps.max()) or 1.0
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(image, cmap="gray")
+            shown = ax.imshow(maps[r, c], cmap="jet", alpha=0.5, extent=extent, vmin=0, vmax=top)
+            ax.set_title(f"{row_titles[r]}, head {c}", fontsize=7)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, label="mean attention received")
+    return _save(fig, path)
+
+
+def plot_gates(gates: dict, path, *, title: str = "gates") -> Path:
+    """Gate activations of one sequence, {name: (T, H)}: one heat map per gate, time steps
+    across and units down; sigmoid gates on [0, 1], others on [-1, 1]."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(gates), figsize=(3.2 * len(gates) + 0.6, 3.6), squeeze=False)
+    for ax, (name, values) in zip(axes[0], gates.items()):
+        values = np.asarray(values, dtype=np.float32).T
+        low = 0.0 if values.min() >= 0 else -1.0
+        shown = ax.imshow(values, cmap="viridis", vmin=low, vmax=1.0, aspect="auto", interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("time step")
+        ax.set_ylabel("unit")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_time_saliency(images, saliency, per_step, path, *, titles=None) -> Path:
+    """Per image: the input (B, H, W, C), |saliency| per pixel (B, H, W), and the saliency
+    summed over each time step's pixels (B, T) as bars, one per step, top to bottom."""
+    plt = _pyplot()
+    images, saliency, per_step = (np.asarray(a, dtype=np.float32) for a in (images, saliency, per_step))
+    fig, axes = plt.subplots(len(images), 3, figsize=(7.5, 2.5 * len(images)), squeeze=False)
+    for i, (left, middle, right) in enumerate(axes):
+        left.imshow(_gray(images[i]), cmap="gray")
+        left.set_title(titles[i] if titles else "input", fontsize=8)
+        shown = middle.imshow(saliency[i], cmap="inferno", vmin=0)
+        middle.set_title("|dy/dx| per pixel", fontsize=8)
+        fig.colorbar(shown, ax=middle, fraction=0.046, pad=0.02)
+        right.barh(np.arange(per_step.shape[1]), per_step[i], color="tab:orange")
+        right.set_ylim(per_step.shape[1] - 0.5, -0.5)
+        right.set_xlabel("sum |dy/dx| per step", fontsize=8)
+        right.set_ylabel("time step", fontsize=8)
+        left.axis("off")
+        middle.axis("off")
     return _save(fig, path)

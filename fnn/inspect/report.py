@@ -1,10 +1,20 @@
-"""One folder of pictures for a trained image classifier: Grad-CAM, saliency, integrated
-gradients and occlusion for a few images, the first layer's filters and feature maps, and an
-`index.html` that shows them in a grid. `python -m fnn inspect RUN` runs it on a run directory.
+"""One folder of pictures for a trained image classifier, with an `index.html` that shows them.
+What it shows follows the model's structure (`fnn.inspect.structure`), never its name:
+
+    every model     saliency, integrated gradients, occlusion; per-layer activation and
+                    gradient statistics
+    convolutions    Grad-CAM, the first convolution's filters and feature maps
+    dense input     the first dense layer's weights drawn as images, one per hidden unit
+    LSTM / GRU      saliency per time step (image row), the gates over time for one image
+    attention       per head of each block, the attention each patch receives; attention rollout
+
+A method the model cannot serve gets one line saying why. `python -m fnn inspect RUN` runs it
+on a run directory.
 """
 from __future__ import annotations
 
 import html
+import shutil
 from pathlib import Path
 
 import jax
@@ -13,95 +23,98 @@ import numpy as np
 
 from ..core import Layer, PyTree
 from . import plots
+from ._sections import SECTIONS, Context, Section
 from ._trace import run
-from .attribution import class_trace, grad_cam, integrated_gradients, occlusion, resolve
-from .features import filters
+from .attribution import class_trace, resolve
+from .structure import Structure, cam_layer, describe
 
 
-def default_layers(model: Layer, params: PyTree, state: PyTree, x) -> tuple[str, str, str]:
-    """(first conv layer, the activation just after it, the last non-pooling layer with spatial
-    axes): where to take filters, feature maps and Grad-CAM unless told."""
-    outputs = run(model, params, state, x[:1]).outputs
-    leaves = [p for p in outputs if not any(q.startswith(p + "/") for q in outputs)]
-    spatial = [p for p in leaves if getattr(outputs[p], "ndim", 0) == 4]
-    if not spatial:
-        raise ValueError(f"inspect: model {model.name!r} has no layer with spatial axes (B, h, w, K); "
-                         f"Grad-CAM, filters and feature maps need a convolutional model")
-    convs = [p for p in spatial if "Conv" in p.rsplit("/", 1)[-1]] or spatial
-    after = [p for p in spatial if p.rsplit("/", 1)[-1].split("_")[0] in ("Relu", "Tanh", "Sigmoid", "Gelu")]
-    cam = [p for p in spatial if "Pool" not in p.rsplit("/", 1)[-1]]
-    return convs[0], (after or convs)[0], (cam or spatial)[-1]
+def _cam_choice(model: Layer, params, state, x, s: Structure, layer: str | None) -> tuple:
+    """(Grad-CAM layer, "") or (None, why not); a `layer` asked for must exist and have spatial axes."""
+    if layer is None:
+        return cam_layer(s)
+    path = resolve(model, layer, "Grad-CAM")
+    shape = jax.eval_shape(lambda z: run(model, params, state, z).outputs.get(path), x[:1])
+    if getattr(shape, "ndim", 0) != 4:
+        have = ", ".join(s.spatial()) or "none"
+        raise ValueError(f"Grad-CAM: layer {path!r} gives outputs of shape {getattr(shape, 'shape', None)}, "
+                         f"without the spatial axes (B, h, w, K) it needs; layers with them: {have}")
+    return path, ""
 
 
-def write_report(model: Layer, params: PyTree, state: PyTree, images, labels, out, *,
-                 class_names=None, cam_layer: str | None = None, steps: int = 32) -> Path:
-    """Write the pictures for `images` (B, H, W, C) with true `labels` (B,) into `out`, and
-    `out/index.html`; returns the index path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    x = jnp.asarray(images)
-    if cam_layer is not None:
-        cam_layer = resolve(model, cam_layer, "inspect")      # fail before any work
-    conv, activation, cam_default = default_layers(model, params, state, x)
-    cam_layer = cam_layer or cam_default
+def _titles(model: Layer, params, state, x, labels, class_names):
+    """(the class trace of x, a 'true ... / predicted ... (p)' title per image)."""
     t, predicted = class_trace(model, params, state, x, what="inspect")
     probs = np.asarray(jax.nn.softmax(t.outputs[model.name], axis=-1))
-    name = (lambda c: class_names[int(c)]) if class_names else str
+    name = (lambda k: class_names[int(k)]) if class_names else str
     titles = [f"true {name(lab)}\npredicted {name(p)} ({probs[i, p]:.2f})"
               for i, (lab, p) in enumerate(zip(np.asarray(labels), np.asarray(predicted)))]
-    cams = grad_cam(model, params, state, x, layer=cam_layer)
-    maps = {"Grad-CAM": cams, "saliency |dy/dx|": jnp.abs(t.input_grad).max(axis=-1),
-            f"integrated gradients ({steps} steps)": integrated_gradients(model, params, state, x,
-                                                                         steps=steps).values.sum(axis=-1),
-            "occlusion (4x4, stride 2)": occlusion(model, params, state, x, patch=4, stride=2)}
-    rows = []
-    for i in range(len(x)):
-        path = plots.plot_attributions(x[i:i + 1], {k: v[i:i + 1] for k, v in maps.items()},
-                                       out / f"image_{i}.png", titles=[titles[i]])
-        rows.append((path.name, titles[i].replace("\n", ", ")))
-    plots.plot_grad_cam(x, cams, out / "grad_cam.png", titles=titles)
-    plots.plot_filters(filters(model, params, conv), out / "filters.png", title=f"filters of {conv}")
-    feature_maps = run(model, params, state, x[:1]).outputs[activation][0]
-    plots.plot_activation_maps(feature_maps, out / "activation_maps.png",
-                               title=f"{activation} on image 0 ({titles[0].splitlines()[0]})")
-    return _index(out, rows, cam_layer, conv, activation)
+    return t, titles
 
 
-def _index(out: Path, rows, cam_layer, conv, activation) -> Path:
-    cells = "\n".join(f'<figure><img src="{src}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-                      for src, caption in rows)
-    page = f"""<!doctype html><meta charset="utf-8"><title>fnn inspect</title>
-<style>body{{font-family:sans-serif;margin:1em}} .grid{{display:grid;grid-template-columns:repeat(2,1fr);gap:1em}}
-img{{max-width:100%}} figure{{margin:0}}</style>
-<h1>Looking inside the network</h1>
-<p>Each row: the input, Grad-CAM at <code>{html.escape(cam_layer)}</code>, saliency, integrated gradients
-and occlusion for the predicted class (gradients from fnn's hand-derived backward pass).</p>
-<div class="grid">{cells}</div>
-<h2>Grad-CAM overlays</h2><img src="grad_cam.png">
-<h2>Filters of <code>{html.escape(conv)}</code></h2><img src="filters.png">
-<h2>Feature maps of <code>{html.escape(activation)}</code></h2><img src="activation_maps.png">
-"""
+def write_report(model: Layer, params: PyTree, state: PyTree, images, labels, out, *, class_names=None,
+                 cam_layer: str | None = None, steps: int = 32, units: int = 64) -> Path:
+    """Write the pictures that fit `model` for `images` (B, H, W, C) with true `labels` (B,) into
+    `out`, and `out/index.html`; returns the index path. Everything is checked (the images, a
+    Grad-CAM `cam_layer`, matplotlib) before the folder is made; a folder this call made is
+    removed again if drawing fails. `units`: hidden units, channels or filters drawn at most."""
+    x = jnp.asarray(images)
+    if x.ndim != 4 or len(x) != len(np.asarray(labels)):
+        raise ValueError(f"write_report: expected images (B, H, W, C) and labels (B,), got shapes "
+                         f"{tuple(x.shape)} and {np.shape(labels)}")
+    plots._pyplot()
+    s = describe(model, params, state, x)
+    cam = _cam_choice(model, params, state, x, s, cam_layer)
+    out = Path(out)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        t, titles = _titles(model, params, state, x, labels, class_names)
+        context = Context(model, params, state, x, labels, titles, t, s, cam, out, steps, units)
+        return _index(out, model, s, [section(context) for section in SECTIONS])
+    except BaseException:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+STYLE = """body{font-family:sans-serif;margin:1em;max-width:1400px} .grid{display:grid;
+grid-template-columns:repeat(2,1fr);gap:1em} img{max-width:100%} figure{margin:0} .na{color:#666}
+table{border-collapse:collapse;font-size:90%} td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"""
+
+
+def _index(out: Path, model: Layer, s: Structure, sections: list[Section]) -> Path:
+    found = {"attention": f"{len(s.attention)} attention layers", "recurrent": f"{len(s.recurrent)} recurrent layers",
+             "convolutional": f"{len(s.convs)} convolutions", "dense": "dense layers only"}
+    contents = "".join(f'<li><a href="#s{i}">{html.escape(x.title)}</a></li>' for i, x in enumerate(sections))
+    body = "\n".join(f'<h2 id="s{i}">{html.escape(x.title)}</h2>\n{x.body}' for i, x in enumerate(sections))
+    page = (f'<!doctype html><meta charset="utf-8"><title>fnn inspect: {html.escape(model.name)}</title>\n'
+            f"<style>{STYLE}</style>\n<h1>Looking inside <code>{html.escape(model.name)}</code></h1>\n"
+            f"<p>A {s.kind} model ({found[s.kind]}, read from its layers).</p><ul>{contents}</ul>\n{body}\n")
     (out / "index.html").write_text(page)
     return out / "index.html"
 
 
 def inspect_run(args) -> int:
     """`python -m fnn inspect RUN --images N --out DIR`: `write_report` for a run directory's
-    checkpoint on the first N test images."""
+    checkpoint on the first N test images. A refusal is one line (exit 2) and writes nothing."""
     from .. import data, runs
-    from ..run_config import UsageError
+    from .._optional import MissingDependency
+    from ..run_config import RunError, UsageError
     if args.images < 1:
         raise UsageError(f"--images must be at least 1, got {args.images}")
-    run_dir = Path(args.run_dir)
-    cfg = runs._read_config(run_dir)
-    setup = runs._setup(cfg, cfg["batch_size"])         # the optimizer only as a checkpoint template
-    params, state, *_ = runs._load_weights(runs._checkpoint_path(run_dir, args.checkpoint), setup)
-    _, (images, labels) = runs._load(cfg, args.data_dir, False)
-    out = Path(args.out or run_dir / "inspect")
+    cfg, model, params, state, _ = runs.load_run(args.run_dir, args.checkpoint)
     try:
-        index = write_report(setup.model, params, state, images[:args.images], labels[:args.images], out,
-                             class_names=data.CLASS_NAMES.get(cfg["dataset"]), cam_layer=args.layer)
-    except ValueError as err:          # a --layer that is not in the model, or has no spatial axes
+        images, labels = data.load_dataset(cfg["dataset"], "test", data_dir=args.data_dir)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise RunError(str(err)) from None
+    x = jnp.asarray(images[:args.images])
+    try:                            # matplotlib, then a --layer not in the model or without spatial axes
+        plots._pyplot()
+        _cam_choice(model, params, state, x, describe(model, params, state, x), args.layer)
+    except (ValueError, MissingDependency) as err:
         raise UsageError(str(err)) from None
-    print(f"wrote {index} ({args.images} test images)")
+    index = write_report(model, params, state, x, labels[:args.images], args.out or Path(args.run_dir) / "inspect",
+                         class_names=data.CLASS_NAMES.get(cfg["dataset"]), cam_layer=args.layer)
+    print(f"wrote {index} ({len(x)} test images)")
     return 0
