@@ -2,30 +2,24 @@
 and fit time, AdaBoost's error-by-round plot, and regression on the diabetes data (an MLP with
 MSE and with Huber loss against ordinary least squares).
 
-    python examples/classic.py [--plot classic_adaboost.png] [--rounds 50]
+    python examples/classic.py [--rounds 50] [--limit N] [--small iris wine] [--out runs/classic]
 
 scikit-learn supplies the bundled data sets only (iris, wine, breast cancer, digits, diabetes);
 Fashion-MNIST comes from fnn.data. Fit times include compilation (each learner compiles once per
 data shape), so the small data sets mostly time XLA's compiler.
 """
-import argparse
 import time
 
+import _common
 import jax
 import numpy as np
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 import fnn
 from fnn import classic
 from fnn import layers as L
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--plot", default="classic_adaboost.png")
-parser.add_argument("--rounds", type=int, default=50)
-args = parser.parse_args()
-KEY = jax.random.PRNGKey(0)
 ROWS = []
+SMALL = ("iris", "wine", "breast_cancer", "digits")
 
 
 def timed(fn, *a, **kw):
@@ -46,14 +40,15 @@ def run(data, name, learner, train, test, **fit_kw):
     return params
 
 
-def mlp(data, train, test, classes, *, hidden=64, epochs=50, batch_size=32, loss=None, lr=1e-3):
+def mlp(data, train, test, classes, *, hidden=64, epochs=50, batch_size=32, loss=None, lr=1e-3, seed=0):
     """A Dense-ReLU-Dense network trained with fnn.train.fit; its test predictions and fit time."""
     model = fnn.serial(L.Dense(hidden), L.Relu(), L.Dense(classes))
-    _, params, state = model.init(KEY, train[0].shape[1:])
+    key = jax.random.PRNGKey(seed)
+    _, params, state = model.init(key, train[0].shape[1:])
     start = time.perf_counter()
     params, state, _, _ = fnn.train.fit(model, params, state, fnn.optim.adam(lr), train, epochs=epochs,
                                         loss=loss or fnn.losses.softmax_cross_entropy,
-                                        batch_size=batch_size, key=KEY, progress=False, loop="scan")
+                                        batch_size=batch_size, key=key, progress=False, loop="scan")
     seconds = time.perf_counter() - start
     return np.asarray(fnn.train.predict(model, params, state, test[0])), seconds
 
@@ -63,13 +58,13 @@ def standardise(train_x, test_x):
     return ((train_x - mean) / std).astype(np.float32), ((test_x - mean) / std).astype(np.float32)
 
 
-def small_data_sets():
+def small_data_sets(args, datasets, train_test_split):
     learners = {"perceptron (standardised)": classic.perceptron(epochs=20, shuffle=True),
                 "Gaussian NB": classic.gaussian_nb(), "multinomial NB": classic.multinomial_nb(),
                 "complement NB": classic.complement_nb(),
                 "Bernoulli NB (x > mean)": classic.bernoulli_nb(binarize=0.0),
                 f"AdaBoost, {args.rounds} stumps": classic.adaboost(args.rounds)}
-    for data in ("iris", "wine", "breast_cancer", "digits"):
+    for data in args.small:
         x, y = getattr(datasets, f"load_{data}")(return_X_y=True)
         x_tr, x_te, y_tr, y_te = train_test_split(x.astype(np.float32), y.astype(np.int32), test_size=0.3,
                                                   stratify=y, random_state=0)
@@ -77,13 +72,14 @@ def small_data_sets():
         for name, learner in learners.items():
             scaled = "standardised" in name or "Bernoulli" in name
             run(data, name, learner, (s_tr, y_tr) if scaled else (x_tr, y_tr), (s_te if scaled else x_te, y_te),
-                **({"key": KEY} if "perceptron" in name else {}))
-        pred, seconds = mlp(data, (s_tr, y_tr), (s_te, y_te), int(y.max()) + 1, epochs=50, lr=1e-2)
+                **({"key": jax.random.PRNGKey(args.seed)} if "perceptron" in name else {}))
+        pred, seconds = mlp(data, (s_tr, y_tr), (s_te, y_te), int(y.max()) + 1, epochs=50, lr=1e-2, seed=args.seed)
         record(data, "fnn MLP 64 (50 epochs)", float((pred.argmax(1) == y_te).mean()), seconds)
 
 
-def fashion_mnist():
+def fashion_mnist(args):
     x_tr, y_tr = fnn.data.load_dataset("fashion-mnist", "train")
+    x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
     x_te, y_te = fnn.data.load_dataset("fashion-mnist", "test")
     x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
     data = "Fashion-MNIST (10 classes)"
@@ -91,8 +87,8 @@ def fashion_mnist():
     run(data, "Bernoulli NB (pixel > 0.5)", classic.bernoulli_nb(binarize=0.5), (x_tr, y_tr), (x_te, y_te))
     run(data, "multinomial NB", classic.multinomial_nb(), (x_tr, y_tr), (x_te, y_te))
     run(data, "perceptron (1 epoch)", classic.perceptron(epochs=1, shuffle=True), (x_tr, y_tr), (x_te, y_te),
-        key=KEY)
-    pred, seconds = mlp(data, (x_tr, y_tr), (x_te, y_te), 10, hidden=128, epochs=2, batch_size=128)
+        key=jax.random.PRNGKey(args.seed))
+    pred, seconds = mlp(data, (x_tr, y_tr), (x_te, y_te), 10, hidden=128, epochs=2, batch_size=128, seed=args.seed)
     record(data, "fnn MLP 128 (2 epochs)", float((pred.argmax(1) == y_te).mean()), seconds)
 
     pair = "Fashion-MNIST T-shirt/shirt"
@@ -102,13 +98,13 @@ def fashion_mnist():
     params = run(pair, f"AdaBoost, {args.rounds} stumps", booster, train, test)
     run(pair, "Gaussian NB", classic.gaussian_nb(), train, test)
     pred, seconds = mlp(pair, (train[0], (train[1] == 6).astype(np.int32)), test, 2, hidden=128, epochs=5,
-                        batch_size=128)
+                        batch_size=128, seed=args.seed)
     record(pair, "fnn MLP 128 (5 epochs)", float(((pred.argmax(1) == 1) == (test[1] == 6)).mean()), seconds)
     return booster, params, train, test
 
 
-def plot_rounds(booster, params, train, test):
-    import matplotlib
+def plot_rounds(args, booster, params, train, test):
+    matplotlib = _common.require("matplotlib", purpose="the AdaBoost plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     errors = {name: (np.asarray(booster.staged_predict(params, x)) != y).mean(1)
@@ -119,11 +115,11 @@ def plot_rounds(booster, params, train, test):
     ax.set(xlabel="boosting round", ylabel="error (%)", title="AdaBoost with stumps: T-shirt vs shirt")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.plot, dpi=120)
-    print(f"wrote {args.plot}")
+    fig.savefig(_common.out_dir(args) / "classic_adaboost.png", dpi=120)
+    print(f"wrote {args.out / 'classic_adaboost.png'}")
 
 
-def diabetes():
+def diabetes(args, datasets, train_test_split):
     x, y = datasets.load_diabetes(return_X_y=True)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=0)
     s_tr, s_te = standardise(x_tr, x_te)
@@ -137,15 +133,30 @@ def diabetes():
     target = ((y_tr - mean) / std).astype(np.float32)[:, None]
     for name, loss in (("MSE", fnn.losses.mse), ("Huber", fnn.losses.huber)):
         pred, seconds = mlp("diabetes", (s_tr, target), (s_te, None), 1, hidden=16, epochs=60, batch_size=16,
-                            loss=loss, lr=3e-3)
+                            loss=loss, lr=3e-3, seed=args.seed)
         record("diabetes (regression)", f"fnn MLP 16, {name} loss", float(((pred[:, 0] * std + mean - y_te) ** 2)
                                                                            .mean()), seconds, metric="mse")
 
 
-small_data_sets()
-booster_run = fashion_mnist()
-plot_rounds(*booster_run)
-diabetes()
-print("\n| data | learner | test accuracy (regression: MSE) | fit s |\n| --- | --- | ---: | ---: |")
-for row in ROWS:
-    print("| " + " | ".join(row) + " |")
+def main():
+    parser = _common.parser(__doc__, out="runs/classic", limit=None, limit_help="Fashion-MNIST training images",
+                            small="python examples/classic.py --limit 2000 --rounds 5 --small iris")
+    parser.add_argument("--rounds", type=int, default=50, help="AdaBoost rounds (default: 50)")
+    parser.add_argument("--small", nargs="*", default=SMALL, choices=SMALL, metavar="DATA",
+                        help=f"the small data sets to run, of {' '.join(SMALL)} (default: all)")
+    args = parser.parse_args()
+    _common.check_budget(limit=args.limit, batch_size=128, steps=args.rounds)
+    datasets = _common.require("sklearn.datasets", purpose="the bundled data sets")
+    train_test_split = _common.require("sklearn.model_selection", purpose="the splits").train_test_split
+    small_data_sets(args, datasets, train_test_split)
+    plot_rounds(args, *fashion_mnist(args))
+    diabetes(args, datasets, train_test_split)
+    print("\n| data | learner | test accuracy (regression: MSE) | fit s |\n| --- | --- | ---: | ---: |")
+    for row in ROWS:
+        print("| " + " | ".join(row) + " |")
+    mlp_row = next(row for row in ROWS if row[1].startswith("fnn MLP 128 (2"))
+    _common.result(fashion_mnist_mlp_accuracy=mlp_row[2], rows=len(ROWS))
+
+
+if __name__ == "__main__":
+    _common.run(main)
