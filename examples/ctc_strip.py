@@ -3,16 +3,16 @@ a small conv net (BatchNorm), a bidirectional GRU over the strip's columns, and 
 al. 2006). Everything backward is hand-derived: ctc.grad gives dL/dlogits, model.backward the rest.
 Every epoch draws new strips from all 60000 training images; test strips use the test images.
 
-    python examples/ctc_strip.py [--train 12000] [--epochs 12] [--lr 2e-3]
+    python examples/ctc_strip.py [--limit 12000] [--epochs 12] [--lr 2e-3]
 
 Measured: label error rate 9.1% on 2000 held-out strips after 12 epochs (76% of strips read
 exactly; 24.0% after 1 epoch, 12.2% after 4, 9.8% after 8), 1514 s on a 2-core CPU shared with
 other runs (load average 8-11).
 """
-import argparse
 import os
 import time
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -95,18 +95,20 @@ def read_test(predict, params, state, x, y, paddings):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=12000, help="new training strips drawn every epoch")
-    parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser = _common.parser(__doc__, out=None, limit=12000, epochs=12,
+                            limit_help="new training strips drawn every epoch",
+                            small="python examples/ctc_strip.py --limit 640 --epochs 1 --test 200")
+    parser.add_argument("--test", type=int, default=2000, help="held-out strips (default: 2000)")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak of the warmup + cosine schedule")
     args = parser.parse_args()
+    batch = 64
+    steps = args.epochs * (args.limit // batch)
+    _common.check_budget(limit=args.limit, batch_size=batch, epochs=args.epochs, steps=steps)
     xi, yi = fnn.data.load_dataset("fashion-mnist", "train")
     xt, yt = fnn.data.load_dataset("fashion-mnist", "test")
-    x_test, y_test, p_test = strips(xt, yt, args.test, np.random.default_rng(0))
-    model, batch, rng = reader(), 64, np.random.default_rng(1)
-    _, params, state = model.init(jax.random.PRNGKey(0), (28, 28 * MAX_ITEMS, 1))
-    steps = args.epochs * (args.train // batch)
+    x_test, y_test, p_test = strips(xt, yt, args.test, np.random.default_rng(args.seed))
+    model, rng = reader(), np.random.default_rng(args.seed + 1)
+    _, params, state = model.init(jax.random.PRNGKey(args.seed), (28, 28 * MAX_ITEMS, 1))
     optimizer = fnn.optim.adam(fnn.optim.warmup_cosine(0.0, args.lr, steps // 20, steps, end_value=args.lr / 50))
     opt_state = optimizer.init(params)
 
@@ -122,9 +124,9 @@ def main():
     predict = jax.jit(lambda p, s, x: model.apply(p, s, x)[0])
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        x, y, pad = strips(xi, yi, args.train, rng)           # new strips from all 60000 images
+        x, y, pad = strips(xi, yi, args.limit, rng)           # new strips from all 60000 images
         losses = []
-        for i in range(0, args.train - batch + 1, batch):
+        for i in range(0, args.limit - batch + 1, batch):
             params, state, opt_state, loss = step(params, state, opt_state, x[i:i + batch], y[i:i + batch],
                                                   pad[i:i + batch])
             losses.append(loss)
@@ -133,8 +135,9 @@ def main():
               f"{ler:.4f}, strips read exactly {exact:.4f} ({time.perf_counter() - start:.0f} s, "
               f"load {os.getloadavg()[0]:.1f})", flush=True)
     print(f"label error rate {100 * ler:.1f}% on {args.test} held-out strips after {args.epochs} epochs of "
-          f"{args.train} new strips each, {100 * exact:.0f}% read exactly ({time.perf_counter() - start:.0f} s)")
+          f"{args.limit} new strips each, {100 * exact:.0f}% read exactly ({time.perf_counter() - start:.0f} s)")
+    _common.result(label_error_rate=ler, exact=exact)
 
 
 if __name__ == "__main__":
-    main()
+    _common.run(main)
