@@ -1,21 +1,30 @@
-"""examples/g2p.py: the CMUDict split, WER/PER, the two seq2seq layers' hand-derived
-backward (float64, against jax.vjp and finite differences), decoding, and a small training run."""
+"""Grapheme to phoneme: the CMU dictionary's fixed split and encoding (fnn.datasets.cmudict), the two
+seq2seq layers' hand-derived backward (float64, against jax.vjp and finite differences), decoding and
+attention weights (fnn.models.seq2seq), the recipe's checks and budget (fnn.g2p), and the command line
+end to end on a tiny run: `fnn train --task g2p`, evaluate, predict (greedy and beam), inspect."""
+import argparse
+import json
 import os
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-import _g2p_data as D  # noqa: E402
-import _g2p_models as M  # noqa: E402
-
-import fnn  # noqa: E402
-from fnn.gradcheck import check_function  # noqa: E402
+import fnn
+from fnn import g2p
+from fnn.datasets import cmudict as D
+from fnn.gradcheck import check_function
+from fnn.metrics import wer_per
+from fnn.models import seq2seq as S
+from fnn.run_config import UsageError
 
 KEY = jax.random.PRNGKey(0)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,35 +54,29 @@ def test_pairs_encode_every_pronunciation(lexicon):
     assert D.decode_ids(tgt_out[2], phonemes) == ("K", "AE", "T")
     assert tgt_in[2, :4].tolist() == [D.BOS, *tgt_out[2, :3].tolist()]
     assert weights[2].tolist() == [1.0] * 4 + [0.0] * (D.MAX_PHONEMES - 3)
+    assert (D.PAD, D.BOS, D.EOS) == (S.PAD, S.BOS, S.EOS)         # the decoders' token convention
 
 
-def test_edit_distance_by_hand():
-    assert D.edit_distance("kitten", "sitting") == 3
-    assert D.edit_distance((), ("AH",)) == 1
-    assert D.edit_distance(("K", "AE", "T"), ("K", "AE", "T")) == 0
-    assert D.edit_distance(("K", "AE", "T"), ("AE", "T", "S")) == 2
-
-
-def test_wer_per_by_hand():
-    lexicon = {"a": [("AH",), ("EY",)], "the": [("DH", "AH"), ("DH", "IY")], "cat": [("K", "AE", "T")]}
-    predictions = {"a": ("EY",), "the": ("DH", "EH"), "cat": ("K", "AE")}
-    wer, per = D.wer_per(predictions, lexicon)
-    assert wer == pytest.approx(2 / 3)                # "a" matches its second pronunciation
-    assert per == pytest.approx((0 + 1 + 1) / (1 + 2 + 3))
+def test_encode_words_refuses_outside_the_alphabet(lexicon):
+    letters, _ = D.vocabularies(lexicon)
+    assert D.unknown_letters("héllo-2", letters) == "é-2"
+    assert D.unknown_letters("don't", letters) == ""
+    with pytest.raises(ValueError, match="'h2o'"):
+        D.encode_words(["ok", "h2o"], letters)
 
 
 def _models():
-    return (M.Seq2SeqLSTM(9, 7, embed=4, hidden=3, attn=5, dropout=0.3),
-            M.Seq2SeqTransformer(9, 7, embed=8, heads=2, mlp=16, layers=2, dropout=0.0))
+    return (S.Seq2SeqLSTM(9, 7, embed=4, hidden=3, attn=5, dropout=0.3),
+            S.Seq2SeqTransformer(9, 7, embed=8, heads=2, mlp=16, layers=2, dropout=0.0))
 
 
 @pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
 def test_hand_backward_matches_autodiff(model):
     with jax.enable_x64(True):
-        B, S, T = 3, 5, 4
-        src = jax.random.randint(KEY, (B, S), 3, 9)
+        B, S_, T = 3, 5, 4
+        src = jax.random.randint(KEY, (B, S_), 3, 9)
         x = (src, jnp.array([5, 3, 1]), jax.random.randint(jax.random.fold_in(KEY, 1), (B, T), 0, 7))
-        out_shape, params, state = model.init(KEY, ((S,), (), (T,)))
+        out_shape, params, state = model.init(KEY, ((S_,), (), (T,)))
         params = fnn.core.cast(params, jnp.float64)
         assert out_shape == (T, 7)
         f = jax.jit(lambda p: model.forward(p, state, x, key=KEY, train=True)[0])     # the same dropout masks
@@ -94,30 +97,136 @@ def test_beam_of_one_is_greedy():
     model = _models()[0]
     _, params, state = model.init(KEY, ((5,), (), (6,)))
     src, n = jax.random.randint(KEY, (4, 5), 3, 9), jnp.array([5, 4, 2, 1])
-    greedy = M.greedy(model, params, state, (src, n), 6)
+    greedy = S.greedy(model, params, state, (src, n), 6)
     assert greedy.shape == (4, 5)
-    np.testing.assert_array_equal(M.beam_search(model, params, state, (src, n), 6, 1), greedy)
-    assert M.beam_search(model, params, state, (src, n), 6, 3).shape == (4, 5)
+    np.testing.assert_array_equal(S.beam_search(model, params, state, (src, n), 6, 1), greedy)
+    assert S.beam_search(model, params, state, (src, n), 6, 3).shape == (4, 5)
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_attention_weights_are_distributions_over_the_letters(model):
+    _, params, state = model.init(KEY, ((5,), (), (4,)))
+    src, n = jax.random.randint(KEY, (3, 5), 3, 9), jnp.array([5, 3, 1])
+    tgt = jax.random.randint(jax.random.fold_in(KEY, 1), (3, 4), 0, 7)
+    p = np.asarray(S.attention_weights(model, params, state, src, n, tgt))
+    assert p.shape == (3, 4, 5)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
+    assert p[1, :, 3:].max() == 0 and p[2, :, 1:].max() == 0         # no weight on padding
+    np.testing.assert_allclose(p[2, :, 0], 1.0, rtol=1e-6)
+    assert p[0].std(axis=-1).max() > 0                                # not uniform by construction
+    with pytest.raises(ValueError, match="neither"):
+        S.attention_weights(fnn.layers.Dense(3), params, state, src, n, tgt)
+
+
+def test_planned_epochs_follows_the_budget():
+    cfg = {"minutes": 10.0, "epochs": 30}
+    assert g2p.planned_epochs({**cfg, "minutes": None}, 2, [1.0, 2.0], 30) == 30
+    assert g2p.planned_epochs(cfg, 1, [1.5], 30) == 30                      # one epoch: no estimate yet
+    assert g2p.planned_epochs(cfg, 2, [2.0, 3.0], 30) == 2 + 7              # 1 min/epoch, 7 min left
+    assert g2p.planned_epochs(cfg, 3, [2.0, 3.0, 4.0], 9) == 9              # on plan: kept
+    assert g2p.planned_epochs(cfg, 3, [2.0, 4.0, 6.0], 9) == 5              # slower: shrinks to what fits
+    assert g2p.planned_epochs(cfg, 3, [2.0, 3.0, 3.5], 5) == 5              # faster later: never grows
+    assert g2p.planned_epochs(cfg, 2, [9.0, 11.0], 30) == 2                 # over budget: stop here
+
+
+def test_recipe_defaults_and_refusals():
+    cfg = g2p.config_from(argparse.Namespace())
+    assert (cfg["task"], cfg["model"], cfg["size"], cfg["dropout"], cfg["lr"]) == ("g2p", "lstm", 256, 0.2, 3e-3)
+    t = g2p.config_from(argparse.Namespace(model="transformer", epochs=4))
+    assert (t["size"], t["dropout"], t["epochs"]) == (64, 0.1, 4)
+    for bad, match in (({"val_size": 100}, "--val-size does not apply to --task g2p"),
+                       ({"size": 0}, "--size must be a positive integer"),
+                       ({"model": "transformer", "size": 30}, "--size must be a multiple of the 4 heads"),
+                       ({"model": "cnn"}, "--model must be one of lstm, transformer"),
+                       ({"optimizer": "nope"}, "--optimizer must be one of"),
+                       ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
+                       ({"minutes": -1.0}, "--minutes must be a positive number")):
+        with pytest.raises(UsageError, match=match):
+            g2p.config_from(argparse.Namespace(**bad))
+
+
+# ------------------------------------------------------------------ the command line, end to end
+
+def fnn_cli(*argv, cwd, cache):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_COMPILATION_CACHE_DIR": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    return subprocess.run([sys.executable, "-m", "fnn", *map(str, argv)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, lexicon):
+    """One tiny g2p run shared by the module: 300 training words, 1 epoch, LSTM size 32."""
+    cwd, cache = tmp_path_factory.mktemp("g2p"), tmp_path_factory.mktemp("jax-cache")
+    done = fnn_cli("train", "--task", "g2p", "--limit", 300, "--epochs", 1, "--size", 32, "--batch-size", 64,
+                   "--curve-words", 20, "--test-words", 40, "--no-progress", cwd=cwd, cache=cache)
+    assert done.returncode == 0, done.stderr
+    return cwd, cache, cwd / "runs" / "g2p-001", done.stdout
+
+
+def test_train_writes_a_run(run):
+    cwd, _, run_dir, stdout = run
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.safetensors", "checkpoint.safetensors",
+                                                        "config.json", "history.json"]
+    cfg = fnn.checkpoint.read_info(run_dir / "checkpoint.safetensors")
+    assert cfg.step == 1
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["test"]["words"] == 40 and len(history["subset_wer"]) == 1
+    line = re.search(r"held-out WER ([\d.]+)%  PER ([\d.]+)%", stdout)
+    assert line and float(line.group(1)) == pytest.approx(100 * history["test"]["wer"], abs=0.01)
+
+
+def test_evaluate_predict_and_inspect(run, lexicon):
+    cwd, cache, run_dir, _ = run
+    done = fnn_cli("evaluate", run_dir, "--limit", 30, cwd=cwd, cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"greedy WER [\d.]+%  PER [\d.]+% on 30 held-out words", done.stdout), done.stdout
+    phoneme_set = set(D.vocabularies(lexicon)[1][3:])
+    for extra in ((), ("--beam", 2)):
+        done = fnn_cli("predict", run_dir, "hello", "World", *extra, cwd=cwd, cache=cache)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert [ln.split(":")[0] for ln in lines] == ["hello", "world"]
+        for ln in lines:                                  # "word: PH PH ..." with known phonemes only
+            assert set(ln.split(": ", 1)[1].split()) <= phoneme_set, ln
+    done = fnn_cli("inspect", run_dir, "--images", 3, cwd=cwd, cache=cache)
+    assert done.returncode == 0, done.stderr
+    page = (run_dir / "inspect" / "index.html").read_text()
+    assert page.count("<img") >= 3 and (run_dir / "inspect" / "attention_0.png").stat().st_size > 1000
+
+
+def test_resume_refuses_a_changed_recipe(run):
+    cwd, cache, run_dir, _ = run
+    done = fnn_cli("train", "--resume", run_dir, "--size", 64, cwd=cwd, cache=cache)   # the task from config.json
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "--size cannot change on resume" in done.stderr
+    done = fnn_cli("train", "--resume", run_dir, cwd=cwd, cache=cache)
+    assert done.returncode == 0 and "nothing to train" in done.stdout, done.stderr
+
+
+def test_predict_refuses_a_word_outside_the_alphabet(run):
+    cwd, cache, run_dir, _ = run
+    done = fnn_cli("predict", run_dir, "hello", "h2o", cwd=cwd, cache=cache)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "'h2o'" in done.stderr, done.stderr
 
 
 @pytest.mark.slow
 def test_small_lstm_learns(lexicon):
     """3000 words, 4 epochs, a small attention LSTM: PER well below a trivial baseline (about 0.5
     measured against 1.1 for one AH per letter; the full data set reaches far lower, see README)."""
-    sys.path.insert(0, os.path.dirname(M.__file__))
-    import g2p
     train, test = D.split(lexicon)
     train = dict(list(train.items())[:3000])
     letters, phonemes = D.vocabularies(lexicon)
-    model = M.Seq2SeqLSTM(len(letters), len(phonemes), embed=32, hidden=64, attn=32)
-    _, params, state = model.init(KEY, ((D.MAX_LETTERS,), (), (g2p.T,)))
+    model = S.Seq2SeqLSTM(len(letters), len(phonemes), embed=32, hidden=64, attn=32)
+    _, params, state = model.init(KEY, ((D.MAX_LETTERS,), (), (D.TARGET_LENGTH,)))
     params, state, _, history = fnn.train.fit(
         model, params, state, fnn.optim.adam(1e-2), D.encode_pairs(train, letters, phonemes),
         loss=fnn.losses.softmax_cross_entropy, epochs=4, batch_size=64, key=KEY, grads="manual",
         loop="scan", progress=False)
     words = sorted(test)[::40][:300]
-    wer, per = D.wer_per(g2p.predict(model, params, state, words, letters, phonemes, batch=300), test)
-    trivial = D.wer_per({w: ("AH",) * len(w) for w in words}, test)[1]     # one vowel per letter
+    wer, per = wer_per(g2p.transcribe(model, params, state, words, letters, phonemes, batch=300), test)
+    trivial = wer_per({w: ("AH",) * len(w) for w in words}, test)[1]     # one vowel per letter
     assert history["train_loss"][-1] < history["train_loss"][0]
     print(f"small LSTM: WER {wer:.2%}, PER {per:.2%}; one-AH-per-letter PER {trivial:.2%}")
     assert per < 0.7 < 1.0 < trivial, (wer, per, trivial)

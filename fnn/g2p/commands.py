@@ -65,7 +65,7 @@ def _checked_words(words, letters) -> list[str]:
 
 def predict_run(args) -> int:
     """`predict RUN WORD... [--beam K]`: each word and its predicted phonemes, one line each."""
-    words = getattr(args, "words", None) or getattr(args, "images", None) or []
+    words = getattr(args, "inputs", None) or getattr(args, "words", None) or []
     beam, cfg = _beam(args), read_config(Path(args.run_dir))
     words = _checked_words(words, cfg["letters"])
     cfg, model, params, state, _ = load_run(args.run_dir, getattr(args, "checkpoint", "last") or "last")
@@ -92,7 +92,7 @@ def inspect_run(args) -> int:
     cfg, model, params, state, epoch = load_run(args.run_dir, getattr(args, "checkpoint", "last") or "last")
     out = Path(getattr(args, "out", None) or Path(args.run_dir) / "inspect")
     out.mkdir(parents=True, exist_ok=True)
-    words = list(getattr(args, "words", None) or EXAMPLE_WORDS)[:max(1, getattr(args, "images", 5) or 5)]
+    words = list(getattr(args, "words", None) or EXAMPLE_WORDS)[:max(1, getattr(args, "images", 8) or 8)]
     words = _checked_words(words, cfg["letters"])
     predicted = transcribe(model, params, state, words, cfg["letters"], cfg["phonemes"], batch=len(words))
     rows, note = [], ""

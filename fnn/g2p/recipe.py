@@ -9,22 +9,25 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from .. import optim
+from .. import losses, optim
 from ..datasets import cmudict as D
 from ..metrics import wer_per
 from ..models import seq2seq as S
-from ..run_config import SETTINGS, UsageError
+from ..run_config import OPTIMIZERS, SCHEDULES, SETTINGS, UsageError
 
 ARCHITECTURES = ("lstm", "transformer")
-# the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS)
+# the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS);
+# schedule None = the g2p recipe's: warm-up over min(500, steps / 10) steps, then cosine to 5% of --lr
 RECIPE = {"epochs": 10, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
-          "minutes": None, "grads": "manual", "loop": "scan"}
+          "minutes": None, "grads": "manual", "loop": "scan", "optimizer": "adam", "schedule": None,
+          "weight_decay": None, "label_smoothing": 0.0}
 ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.2},
                          "transformer": {"size": 64, "lr": 2e-3, "dropout": 0.1}}
-OWN = {"size": None, "layers": 2, "curve_words": 500, "test_words": None}    # the task's own options
+OWN = {"model": "lstm", "size": None, "layers": 2, "curve_words": 500, "test_words": None}   # the task's own
 CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
-EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming")
-OPTIMIZER = "adam, gradients clipped at global norm 1, warmup (min(500, steps/10)) then cosine to 5% of --lr"
+EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming", "colonel", "queue",
+                 "xylophone")
+CLIP = 1.0                 # gradients clipped at this global norm, always
 
 
 class Task(NamedTuple):
@@ -46,18 +49,21 @@ def _add(parser: argparse.ArgumentParser, flag: str, **kwargs) -> None:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `fnn train --task g2p` adds to the shared ones (absent unless given: SUPPRESS)."""
     sup = argparse.SUPPRESS
-    _add(parser, "--architecture", choices=ARCHITECTURES, default=sup,
-         help="g2p: lstm (BiLSTM encoder, attention LSTM decoder) or transformer (default: lstm)")
+    _add(parser, "--model", choices=ARCHITECTURES, default=sup,
+         help="lstm: BiLSTM encoder, additive-attention LSTM decoder; transformer: encoder-decoder (default: lstm)")
     _add(parser, "--size", type=int, default=sup, metavar="N",
-         help="g2p: LSTM hidden size / transformer width (default: 256 lstm, 64 transformer)")
-    _add(parser, "--layers", type=int, default=sup, metavar="N",
-         help="g2p: transformer blocks on each side (default: 2)")
+         help="LSTM hidden size / transformer width (default: 256 lstm, 64 transformer)")
+    _add(parser, "--layers", type=int, default=sup, metavar="N", help="transformer blocks on each side (default: 2)")
+    _add(parser, "--dropout", type=float, default=sup, metavar="P",
+         help="dropout rate, the probability of dropping (default: 0.2 lstm, 0.1 transformer)")
     _add(parser, "--curve-words", type=int, default=sup, metavar="N",
-         help="g2p: held-out words decoded after every epoch for the WER/PER curve (default: 500)")
+         help="held-out words decoded after every epoch for the WER/PER curve (default: 500)")
     _add(parser, "--test-words", type=int, default=sup, metavar="N",
-         help="g2p: held-out words decoded (greedy) at the end of training for the WER/PER (default: all)")
-    _add(parser, "--minutes", type=float, default=sup, metavar="M",
-         help="training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that fit")
+         help="held-out words decoded (greedy) at the end of training for the WER/PER (default: all)")
+    budget = ("training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that "
+              "fit (default: none)")
+    _add(parser, "--minutes", type=float, default=sup, metavar="M", help=budget)
+    parser._option_string_actions["--minutes"].help = budget      # g2p's budget re-plans the schedule
 
 
 def _given(args, names) -> dict:
@@ -70,7 +76,7 @@ def _refuse_foreign(args) -> None:
     foreign += [k for k in ("data_dir", "download", "processes", "process_id", "coordinator") if getattr(args, k, None)]
     if foreign:
         raise UsageError(f"--{foreign[0].replace('_', '-')} does not apply to --task g2p "
-                         f"(its options: --architecture, {', '.join(_flags((*OWN, *RECIPE)))})")
+                         f"(its options: {', '.join(_flags((*OWN, *RECIPE)))})")
 
 
 def _flags(names) -> list[str]:
@@ -80,14 +86,12 @@ def _flags(names) -> list[str]:
 def config_from(args) -> dict:
     """The run's recipe: the given options, else the task's and the architecture's defaults; checked."""
     _refuse_foreign(args)
-    given = _given(args, (*RECIPE, *OWN, "architecture"))
-    arch = given.pop("architecture", "lstm")
-    cfg = {"task": "g2p", "model": arch, "dataset": "cmudict", **OWN,
-           **RECIPE, **given}
-    for k, v in ARCHITECTURE_DEFAULTS[arch].items():
+    cfg = {"task": "g2p", "dataset": "cmudict", **OWN, **RECIPE, **_given(args, (*RECIPE, *OWN))}
+    _require(cfg["model"] in ARCHITECTURES, "model", f"one of {', '.join(ARCHITECTURES)}", cfg["model"])
+    for k, v in ARCHITECTURE_DEFAULTS[cfg["model"]].items():
         cfg[k] = v if cfg[k] is None else cfg[k]
     check(cfg)
-    return {**cfg, "optimizer": OPTIMIZER}
+    return cfg
 
 
 def _require(ok: bool, name: str, rule: str, value) -> None:
@@ -100,7 +104,12 @@ def check(cfg: dict) -> None:
     for k in ("epochs", "batch_size", "size", "layers", "curve_words", "test_words"):
         _require(cfg[k] is None or cfg[k] >= 1, k, "a positive integer", cfg[k])
     _require(math.isfinite(cfg["lr"]) and cfg["lr"] > 0, "lr", "a positive number", cfg["lr"])
-    _require(0.0 <= cfg["dropout"] < 1.0, "dropout", "in [0, 1)", cfg["dropout"])
+    for k in ("dropout", "label_smoothing"):
+        _require(0.0 <= cfg[k] < 1.0, k, "in [0, 1)", cfg[k])
+    wd = cfg["weight_decay"]
+    _require(wd is None or (math.isfinite(wd) and wd >= 0), "weight_decay", ">= 0", wd)
+    _require(cfg["optimizer"] in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", cfg["optimizer"])
+    _require(cfg["schedule"] in (None, *SCHEDULES), "schedule", f"one of {', '.join(SCHEDULES)}", cfg["schedule"])
     _require(0 <= cfg["seed"] < 2**32, "seed", "in [0, 2**32)", cfg["seed"])
     _require(cfg["limit"] is None or cfg["limit"] >= 1, "limit", "a positive integer (training words)", cfg["limit"])
     m = cfg["minutes"]
@@ -127,9 +136,19 @@ def init_model(cfg: dict):
 
 
 def build_optimizer(cfg: dict, steps: int) -> optim.Optimizer:
-    """Adam, clipped at global norm 1, warm-up over min(500, steps / 10) steps, then cosine to 5% of lr."""
-    lr = optim.warmup_cosine(0.0, cfg["lr"], min(500, steps // 10), max(steps, 1), end_value=0.05 * cfg["lr"])
-    return optim.chain(optim.clip_by_global_norm(1.0), optim.adam(lr))
+    """Gradients clipped at global norm 1, then --optimizer (adam) on --schedule over `steps` steps; the
+    default schedule warms up over min(500, steps / 10) steps, then decays by a cosine to 5% of --lr."""
+    lr, steps = cfg["lr"], max(steps, 1)
+    schedule = (optim.warmup_cosine(0.0, lr, min(500, steps // 10), steps, end_value=0.05 * lr)
+                if cfg["schedule"] is None else SCHEDULES[cfg["schedule"]](lr, steps))
+    return optim.chain(optim.clip_by_global_norm(CLIP), OPTIMIZERS[cfg["optimizer"]](schedule, cfg["weight_decay"]))
+
+
+def training_loss(cfg: dict):
+    """Softmax cross-entropy over the phoneme positions, with --label-smoothing (a Loss record)."""
+    if not cfg["label_smoothing"]:
+        return losses.softmax_cross_entropy
+    return losses.softmax_cross_entropy.partial(label_smoothing=cfg["label_smoothing"])
 
 
 def load_task(cfg: dict) -> Task:

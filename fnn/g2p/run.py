@@ -28,6 +28,7 @@ from .recipe import (
     load_task,
     score_words,
     spread,
+    training_loss,
 )
 
 RUN_FILES = ("config.json", "checkpoint.safetensors", "best.safetensors", "history.json")
@@ -124,6 +125,7 @@ def train(args) -> int:
     task = load_task(cfg)
     cfg = {**cfg, "letters": task.letters, "phonemes": task.phonemes}
     run_dir, created = _make_run_dir(out, overwrite)
+    args.run_dir = run_dir                 # for a caller that goes on with the run (examples/g2p.py)
     _atomic_json(run_dir / "config.json", cfg)
     return _train_run(cfg, run_dir, task, None, args, created)
 
@@ -132,28 +134,40 @@ def _resume(args) -> int:
     run_dir = Path(args.resume)
     if getattr(args, "out", None) is not None or getattr(args, "overwrite", False):
         raise UsageError("--out and --overwrite cannot be combined with --resume")
-    cfg = read_config(run_dir)
-    _refuse_foreign(args)
-    given = _given(args, (*RECIPE, *OWN, "architecture"))
-    for k, v in given.items():
-        stored = cfg["model" if k == "architecture" else k]
-        if k not in CHANGEABLE_ON_RESUME and v != stored:
-            raise UsageError(f"--{k.replace('_', '-')} cannot change on resume ({run_dir} was trained with "
-                             f"{stored}); start a new run to change it")
-    new = {**cfg, **{k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}}
+    cfg, args.run_dir = read_config(run_dir), run_dir
+    given = _changes(args, cfg, run_dir)
+    new = {**cfg, **given}
     check(new)
     done = _epochs_done(run_dir)
     if new["epochs"] < done:
         raise UsageError(f"--epochs {new['epochs']} is below the {done} epochs {run_dir} has finished")
-    if done == new["epochs"]:
-        print(f"{run_dir}: all {done} epochs are done; nothing to train (pass --epochs N above {done})")
+    planned = new["epochs"] if given or not done else _stored_plan(run_dir, new["epochs"])
+    if done >= planned:
+        print(f"{run_dir}: all {done} planned epochs are done; nothing to train (pass --epochs N above {done})")
         return 0
     task = load_task(new)
     resumed = _load_weights(run_dir / "checkpoint.safetensors", new)[1:] if done else None
-    if resumed is not None and "epochs" not in given:
-        new["epochs_planned"] = resumed[-1].get("planned", new["epochs"])
-    _atomic_json(run_dir / "config.json", {k: v for k, v in new.items() if k != "epochs_planned"})
-    return _train_run(new, run_dir, task, resumed, args, False)
+    _atomic_json(run_dir / "config.json", new)
+    return _train_run({**new, "epochs_planned": planned}, run_dir, task, resumed, args, False)
+
+
+def _changes(args, cfg: dict, run_dir: Path) -> dict:
+    """The options given to --resume that change the run (only CHANGEABLE_ON_RESUME may)."""
+    _refuse_foreign(args)
+    given = _given(args, (*RECIPE, *OWN))
+    for k, v in given.items():
+        if k not in CHANGEABLE_ON_RESUME and v != cfg[k]:
+            raise UsageError(f"--{k.replace('_', '-')} cannot change on resume ({run_dir} was trained with "
+                             f"{cfg[k]}); start a new run to change it")
+    return {k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME and v != cfg[k]}
+
+
+def _stored_plan(run_dir: Path, epochs: int) -> int:
+    """The epochs the schedule spans, as the last checkpoint planned them (the --minutes budget)."""
+    try:
+        return int((checkpoint.read_info(run_dir / "checkpoint.safetensors").metadata or {}).get("planned", epochs))
+    except (OSError, ValueError, TypeError) as err:
+        raise RunError(str(err).removeprefix("load: ")) from None
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -195,8 +209,9 @@ def _fit_planned(ctx: _Context, data, carry, done: int, history: dict, progress:
         try:
             params, state, opt_state, history = fit(
                 ctx.model, params, state, build_optimizer(cfg, ctx.plan["planned"] * steps), data,
-                loss=losses.softmax_cross_entropy, epochs=ctx.plan["planned"], batch_size=cfg["batch_size"],
-                key=jax.random.fold_in(jax.random.PRNGKey(cfg["seed"]), 2), grads=cfg["grads"], loop=cfg["loop"],
+                loss=training_loss(cfg), report_loss=losses.softmax_cross_entropy, epochs=ctx.plan["planned"],
+                batch_size=cfg["batch_size"], key=jax.random.fold_in(jax.random.PRNGKey(cfg["seed"]), 2),
+                grads=cfg["grads"], loop=cfg["loop"],
                 progress=progress, opt_state=opt_state, initial_epoch=done, history=history,
                 on_epoch=lambda *a: _on_epoch(ctx, *a))
             done = ctx.plan["planned"]
