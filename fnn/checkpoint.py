@@ -9,7 +9,7 @@ the tree structure (dicts, lists, tuples, NamedTuples, None) is JSON in the file
 Dtypes safetensors' NumPy API cannot hold (bfloat16, float8) are stored as same-width
 unsigned integers with the real dtype in the metadata; typed PRNG keys as their key data.
 A SHA-256 of the metadata and of every tensor (name, dtype, shape, bytes) is stored as
-`fnn.sha256` and checked by `load`: a truncated, extended or bit-flipped file raises a
+`fnn.sha256` and checked by `load` and `read_info`: a truncated, extended or bit-flipped file raises a
 ValueError naming the file, never returns wrong arrays.
 """
 from __future__ import annotations
@@ -296,8 +296,9 @@ def load(path: str | os.PathLike, like: PyTree = None) -> PyTree:
 
 
 def read_info(path: str | os.PathLike) -> Info:
-    """The `step` and `metadata` stored by `save`, read from the header alone (no checksum: `load` checks)."""
-    meta, _ = _read(Path(path), tensors=False)
+    """The `step` and `metadata` stored by `save`, once the whole file's checksum is verified (as `load`
+    does): a damaged file raises ValueError naming it, never returns what its header says."""
+    meta, _ = _read(Path(path))
     step, extra = meta.get("fnn.step"), meta.get("fnn.metadata")
     try:
         return Info(None if step is None else int(step), None if extra is None else json.loads(extra))

@@ -1,22 +1,33 @@
-"""`fnn train | evaluate | predict | gradcheck | summary`: the command line (`python -m fnn ...`).
+"""`fnn train | evaluate | predict | inspect | gradcheck | summary`: the command line (`python -m fnn ...`).
 
 Nothing imports this module: the choices it offers come from the library (`fnn.run_config`,
-`fnn.train.GRADS`/`LOOPS`, `fnn.models.MODELS`), and the run directories are `fnn.runs`.
+`fnn.train.GRADS`/`LOOPS`, `fnn.models.MODELS` and their recipes), and the run directories are
+`fnn.runs`. `--task g2p` (and any run whose config.json says `"task": "g2p"`) goes to `fnn.g2p`,
+imported only then: `train(args)`, `evaluate_run(args)`, `predict_run(args)`, `inspect_run(args)`,
+`summary(args)` and `add_train_arguments(parser)` for its own flags.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
 import sys
+from pathlib import Path
 
 import jax
 
-from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag
+from ._optional import MissingDependency
+from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag, shown_default
 
 __all__ = ["main"]
 
 
-DATA_DIR_HELP = "where the data set's IDX files are (default: $FNN_DATA_DIR, ~/.cache/fnn, /usr/share/datasets)"
+DATA_DIR_HELP = "where the data set's files are (default: $FNN_DATA_DIR, ~/.cache/fnn, /usr/share/datasets)"
+TASKS = ("classify", "g2p")
+# the run settings a g2p run shares with image classification (fnn.g2p adds its own, such as --model)
+G2P_SETTINGS = ("epochs", "optimizer", "lr", "schedule", "weight_decay", "label_smoothing", "batch_size",
+                "grads", "loop", "seed", "limit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,13 +37,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def _train_arguments(t: argparse.ArgumentParser) -> None:
-    """One option per run setting, its help and default from `run_config.SETTINGS`. Options the user
+def _g2p():
+    """`fnn.g2p`, imported on first use; a UsageError when this fnn does not have it."""
+    try:
+        return importlib.import_module("fnn.g2p")
+    except ModuleNotFoundError as err:
+        if err.name != "fnn.g2p":
+            raise
+        raise UsageError("grapheme-to-phoneme runs need fnn.g2p, which this fnn does not have") from None
+
+
+def _settings_arguments(t: argparse.ArgumentParser, settings) -> None:
+    """One option per run setting, its help and per-model defaults from `run_config`. Options the user
     does not give stay absent (SUPPRESS), so `--resume` can tell a given flag from a default."""
-    for setting, (default, text) in SETTINGS.items():
-        shown = "" if default is None else f" (default: {default})"
+    for setting in settings:
+        text = SETTINGS[setting][1] + shown_default(setting)
         t.add_argument(flag(setting), type=TYPES.get(setting, str), choices=CHOICES.get(setting),
-                       default=argparse.SUPPRESS, help=text + shown)
+                       default=argparse.SUPPRESS, help=text)
+
+
+def _train_arguments(t: argparse.ArgumentParser, task: str = "classify") -> None:
+    t.add_argument("--task", choices=TASKS, default=task,      # task: --task, else the --resume run's
+                   help="classify: Fashion-MNIST images; g2p: grapheme-to-phoneme (fnn.g2p; `--task g2p "
+                        "--help` lists its options) (default: classify)")
+    _settings_arguments(t, SETTINGS if task == "classify" else G2P_SETTINGS)
+    t.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="training-time budget: stop after the epoch that uses it up, with its checkpoint "
+                        "(continue with --resume) (default: none)")
     t.add_argument("--out", default=None, metavar="DIR",
                    help="run directory (default: the next free runs/<model>-NNN, e.g. runs/mlp-001)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
@@ -47,6 +78,8 @@ def _train_arguments(t: argparse.ArgumentParser) -> None:
                    help="this process's id, 0..N-1 (default: $JAX_PROCESS_ID)")
     t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="address of process 0 (default: $JAX_COORDINATOR_ADDRESS)")
+    if task == "g2p":
+        _g2p().add_train_arguments(t)
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,27 +87,30 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=("last", "best"), default="last",
                    help="last: the last epoch's; best: the lowest validation loss, or training loss "
                         "without a validation set (default: last)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
-def _parser(prog: str = "fnn") -> argparse.ArgumentParser:
-    from .models import MODELS
-    p = _Parser(prog=prog, description="fnn: train, evaluate and check models")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _train_arguments(sub.add_parser("train", help="train a model, with a checkpoint after every epoch"))
+def _beam_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=int, default=None, metavar="K",
+                   help="g2p runs: beam search with K hypotheses (default: 1, greedy)")
+
+
+def _run_commands(sub) -> None:
     e = sub.add_parser("evaluate", help="reload a run's checkpoint and report accuracy and loss")
     _run_arguments(e)
     e.add_argument("--split", choices=("test", "train", "val"), default="test",
                    help="test set, the examples trained on, or the held-out validation examples (default: test)")
-    e.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    r = sub.add_parser("predict", help="classify your own images (PNG/JPEG or .npy) with a trained run")
+    _beam_argument(e)
+    e.add_argument("--limit", type=int, default=None, metavar="N",   # g2p: decoding every word takes minutes
+                   help="g2p runs: N words spread over the split (default: all of them)")
+    r = sub.add_parser("predict", help="classify your own images (PNG/JPEG or .npy) with a trained run, "
+                                       "or spell words with a g2p run")
     _run_arguments(r)
-    r.add_argument("images", nargs="+", metavar="IMAGE", help="image files, resized to 28x28 grayscale")
+    r.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files (resized to 28x28 grayscale), or words for a g2p run")
     r.add_argument("--top", type=int, choices=range(1, 11), default=3, metavar="K",
                    help="classes to show per image, 1-10 (default: 3)")
-    g = sub.add_parser("gradcheck", help="check every layer, loss and activation against autodiff")
-    g.add_argument("--only", default=None, help="substring filter on the case names")
-    s = sub.add_parser("summary", help="print a model's layer table")
-    s.add_argument("--model", choices=sorted(MODELS), default="mlp", help="the model (default: mlp)")
+    _beam_argument(r)
     i = sub.add_parser("inspect", help="Grad-CAM, saliency, integrated gradients, occlusion, filters and "
                                        "feature maps of a trained run, with an index.html")
     _run_arguments(i)
@@ -82,8 +118,44 @@ def _parser(prog: str = "fnn") -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/inspect)")
     i.add_argument("--layer", default=None, metavar="PATH",
                    help="Grad-CAM layer path (default: the last convolutional feature map)")
-    i.add_argument("--data-dir", default=None, help="where the data set's IDX files are")
+
+
+def _parser(prog: str = "fnn", train_task: str = "classify") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="fnn: train, evaluate and check models")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _train_arguments(sub.add_parser("train", help="train a model, with a checkpoint after every epoch"), train_task)
+    _run_commands(sub)
+    g = sub.add_parser("gradcheck", help="check every layer, loss and activation against autodiff")
+    g.add_argument("--only", default=None, help="substring filter on the case names")
+    s = sub.add_parser("summary", help="print a model's layer table")
+    s.add_argument("--task", choices=TASKS, default="classify", help="the task (default: classify)")
+    s.add_argument("--model", default=None,
+                   help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's)")
     return p
+
+
+def _train_task(argv: list[str]) -> str:
+    """The task of a `train` command before parsing it: --task, else the task of the --resume run."""
+    def value(name):
+        for i, arg in enumerate(argv):
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+        return None
+    if not argv or argv[0] != "train":
+        return "classify"
+    if value("--task") in TASKS:
+        return value("--task")
+    return _run_task(Path(value("--resume"))) if value("--resume") else "classify"
+
+
+def _run_task(run_dir: Path) -> str:
+    """A run's task as its config.json says ("classify" for runs written before tasks existed)."""
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("task", "classify")
+    except (OSError, ValueError, AttributeError):
+        return "classify"               # the command reports a missing or damaged run itself
 
 
 def _prog(argv0: str) -> str:
@@ -94,18 +166,19 @@ def _prog(argv0: str) -> str:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     prog = prog or _prog(sys.argv[0] if sys.argv else "fnn")
-    args = _parser(prog).parse_args(argv)
-    args.prog = prog
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = _parser(prog, _train_task(argv)).parse_args(argv)
+        args.prog = prog
         return _dispatch(args)
-    except UsageError as err:
-        print(f"{prog} {args.command}: {err}", file=sys.stderr)
+    except (UsageError, MissingDependency) as err:
+        print(f"{prog} {argv[0] if argv else ''}: {err}", file=sys.stderr)
         return 2
     except RunError as err:
-        print(f"{prog} {args.command}: {err}", file=sys.stderr)
+        print(f"{prog} {argv[0]}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog} {argv[0] if argv else ''}: interrupted", file=sys.stderr)
         return 130
 
 
@@ -113,16 +186,32 @@ def _dispatch(args) -> int:
     if args.command == "gradcheck":
         return _gradcheck(args)
     if args.command == "summary":
-        from .models import MODELS
-        from .summary import summary
-        print(summary(MODELS[args.model](), (28, 28, 1)))
-        return 0
+        return _summary(args)
+    task = args.task if args.command == "train" else _run_task(Path(args.run_dir))
+    if task == "g2p":
+        g2p = _g2p()
+        return {"train": g2p.train, "evaluate": g2p.evaluate_run, "predict": g2p.predict_run,
+                "inspect": g2p.inspect_run}[args.command](args)
+    if getattr(args, "beam", None) is not None:
+        raise UsageError(f"--beam applies to g2p runs only; {args.run_dir} classifies images")
     if args.command == "inspect":
         from .inspect.report import inspect_run
         return inspect_run(args)
     from . import runs
     run = {"train": runs.train, "evaluate": runs.evaluate_run, "predict": runs.predict_run}
     return run[args.command](args)
+
+
+def _summary(args) -> int:
+    if args.task == "g2p":
+        return _g2p().summary(args)
+    from .models import MODELS
+    from .summary import summary
+    model = args.model or "mlp"
+    if model not in MODELS:
+        raise UsageError(f"--model {model}: choose one of {', '.join(MODELS)}")
+    print(summary(MODELS[model](), (28, 28, 1)))
+    return 0
 
 
 def _gradcheck(args) -> int:
@@ -138,4 +227,3 @@ def _gradcheck(args) -> int:
     failed = [r.name for r in reports if not r.passed]
     print(f"{len(reports) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
-
