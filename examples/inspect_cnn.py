@@ -32,10 +32,8 @@ def train_briefly(x, y, epochs=1, seed=0):
 
 def load_run(run_dir):
     from fnn import runs
-    cfg = runs._read_config(Path(run_dir))
-    setup = runs._setup(cfg, cfg["batch_size"])
-    params, state, *_ = runs._load_weights(runs._checkpoint_path(Path(run_dir), "last"), setup)
-    return setup.model, params, state
+    _, model, params, state, _ = runs.load_run(Path(run_dir), "last")
+    return model, params, state
 
 
 def maximize(model, params, state, layer, units, out, steps=120):
