@@ -188,7 +188,7 @@ def test_evaluate_predict_and_inspect(run, lexicon):
         lines = done.stdout.strip().splitlines()
         assert [ln.split(":")[0] for ln in lines] == ["hello", "world"]
         for ln in lines:                                  # "word: PH PH ..." with known phonemes only
-            assert set(ln.split(": ", 1)[1].split()) <= phoneme_set, ln
+            assert set(ln.partition(":")[2].split()) <= phoneme_set, ln
     done = fnn_cli("inspect", run_dir, "--images", 3, cwd=cwd, cache=cache)
     assert done.returncode == 0, done.stderr
     page = (run_dir / "inspect" / "index.html").read_text()
