@@ -51,19 +51,20 @@ def main() -> int:
     args = parse_args()
     try:
         code = g2p.train(args)
+        if code != 0:                      # interrupted: train said what is kept and how to go on
+            return code
         run_dir = args.run_dir             # set by g2p.train
-        if code == 0 and args.beam > 1:
+        if args.beam > 1:
             g2p.evaluate_run(argparse.Namespace(run_dir=run_dir, beam=args.beam, limit=args.beam_words))
-        if code == 0:
-            g2p.predict_run(argparse.Namespace(run_dir=run_dir, inputs=["photosynthesis", "knight", "fnn"]))
-            g2p.inspect_run(argparse.Namespace(run_dir=run_dir, images=4))
+        g2p.predict_run(argparse.Namespace(run_dir=run_dir, inputs=["photosynthesis", "knight", "fnn"]))
+        g2p.inspect_run(argparse.Namespace(run_dir=run_dir, images=4))
     except (UsageError, RunError) as err:
         print(f"{Path(sys.argv[0]).name}: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
-    test = json.loads((run_dir / "history.json").read_text()).get("test", {})
-    if code == 0 and test:
+    test = json.loads((run_dir / "history.json").read_text()).get("test")
+    if test:
         _common.result(wer=test["wer"], per=test["per"], words=test["words"], run=str(run_dir))
-    return code
+    return 0
 
 
 if __name__ == "__main__":

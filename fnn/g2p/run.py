@@ -159,7 +159,7 @@ def _changes(args, cfg: dict, run_dir: Path) -> dict:
         if k not in CHANGEABLE_ON_RESUME and v != cfg[k]:
             raise UsageError(f"--{k.replace('_', '-')} cannot change on resume ({run_dir} was trained with "
                              f"{cfg[k]}); start a new run to change it")
-    return {k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME and v != cfg[k]}
+    return {k: v for k, v in given.items() if k in CHANGEABLE_ON_RESUME}
 
 
 def _stored_plan(run_dir: Path, epochs: int) -> int:
