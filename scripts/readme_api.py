@@ -1,9 +1,10 @@
-"""Rewrite the README's API lists (between <!-- api:PACKAGE --> and <!-- /api -->) from __all__."""
+"""Rewrite the API lists (between <!-- api:PACKAGE --> and <!-- /api -->) of docs/api.md, and of
+any other page that holds one (README.md, docs/*.md), from each package's __all__."""
 import importlib
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def block(package: str) -> str:
@@ -11,12 +12,18 @@ def block(package: str) -> str:
     return f"<!-- api:{package} -->\n" + ", ".join(f"`{n}`" for n in names) + "\n<!-- /api -->"
 
 
-def main() -> None:
-    text = README.read_text()
+def rewrite(page: Path) -> None:
+    text = page.read_text()
     for package in re.findall(r"<!-- api:([\w.]+) -->", text):
         text = re.sub(rf"<!-- api:{re.escape(package)} -->.*?<!-- /api -->", lambda m, p=package: block(p),
                       text, flags=re.S)
-    README.write_text(text)
+    page.write_text(text)
+
+
+def main() -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if "<!-- api:" in page.read_text():
+            rewrite(page)
 
 
 if __name__ == "__main__":
