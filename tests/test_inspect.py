@@ -1,6 +1,10 @@
 """fnn.inspect: trace against jax.grad layer by layer; attributions on a CNN built by hand so
-that the right answer is known; the gradient-norm profile of 20-layer MLPs."""
+that the right answer is known; the gradient-norm profile of 20-layer MLPs; the report for every
+model family (MLP, CNN, residual CNN, LSTM, GRU, ViT), its gates and attention against numpy,
+and `fnn inspect`'s refusals."""
 import json
+import re
+import sys
 from pathlib import Path
 
 import jax
@@ -270,42 +274,278 @@ def test_plots_write_pngs(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
 
 
-def test_write_report_links_every_picture(tmp_path):
-    from fnn.inspect.report import write_report
-    model = fnn.models.cnn()
-    _, params, state = model.init(jax.random.PRNGKey(0), (12, 12, 1))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (2, 12, 12, 1), jnp.float32)
-    index = write_report(model, params, state, x, np.array([3, 4]), tmp_path, steps=2,
-                         class_names=[str(i) for i in range(10)])
-    page = index.read_text()
-    for name in ("image_0.png", "image_1.png", "grad_cam.png", "filters.png", "activation_maps.png"):
-        assert f'src="{name}"' in page and (tmp_path / name).stat().st_size > 1000
-    assert "cnn/Relu_2" in page and "cnn/Conv2D_1" in page
-    with pytest.raises(ValueError, match="no layer at path 'Conv9'"):
-        write_report(model, params, state, x, np.array([3, 4]), tmp_path, cam_layer="Conv9")
-
-
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").exists(), reason="needs Fashion-MNIST")
-def test_inspect_command_on_a_run_directory(tmp_path, capsys):
-    """`fnn inspect RUN`: a CNN run (untrained weights saved as a run would be) gets its pictures;
-    a bad --layer is one line and exit 2."""
-    from fnn import checkpoint, runs
-    from fnn.cli import main
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_text(json.dumps({"model": "cnn", "dataset": "fashion-mnist"}))
-    setup = runs._setup(runs._read_config(run), 64)
-    checkpoint.save_training(run / "checkpoint.safetensors", setup.params, setup.state,
-                             setup.optimizer.init(setup.params), 1)
-    assert main(["inspect", str(run), "--images", "2", "--out", str(tmp_path / "out")]) == 0
-    assert {"index.html", "image_1.png", "grad_cam.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
-    assert main(["inspect", str(run), "--images", "2", "--layer", "Dense_1"]) == 2
-    assert "without the spatial axes" in capsys.readouterr().err
-
-
 def test_plot_attention_writes_a_heat_map(tmp_path):
     weights = np.eye(4)[::-1] * 0.9 + 0.025
     path = fnn.inspect.plot_attention(weights, tmp_path / "att.png", queries=list("ABCD"), keys=list("abcd"))
     assert path.stat().st_size > 1000
     with pytest.raises(ValueError, match=r"^plot_attention: expected weights of shape \(T_q, T_k\)"):
         fnn.inspect.plot_attention(np.ones(3), tmp_path / "bad.png")
+
+
+
+# ------------------------------------------------------------ the report, per model family
+SIZE, DIM = 16, 8           # 16x16 images: a 4x4 patch grid, 16 rows read by the recurrent models
+SECTIONS = ("Attributions", "Grad-CAM", "Saliency over time steps", "Gate activations", "Attention per head",
+            "Attention rollout", "Filters", "Feature maps", "First-layer weights", "Layer statistics")
+SERVED = {
+    "mlp": {"Attributions", "First-layer weights", "Layer statistics"},
+    "cnn": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics"},
+    "resnet": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics"},
+    "lstm": {"Attributions", "Saliency over time steps", "Gate activations", "Layer statistics"},
+    "gru": {"Attributions", "Saliency over time steps", "Gate activations", "Layer statistics"},
+    "vit": {"Attributions", "Attention per head", "Attention rollout", "Filters", "Feature maps",
+            "Layer statistics"},
+}
+# layers the structure picks, and reasons, that each page must name
+NAMED = {
+    "mlp": ["Grad-CAM: no convolutional layer in this model", "convnet/Dense_1"],
+    "cnn": ["At <code>cnn/Relu_2</code>", "Of <code>cnn/Conv2D_1</code>", "Of <code>cnn/Relu_1</code>"],
+    "resnet": ["At <code>resnet/Relu_2</code>", "Of <code>resnet/Conv2D</code>", "Of <code>resnet/Relu_1</code>"],
+    "lstm": ["<code>lstm/LSTM</code>", "First-layer weights: the first layer with weights is not a dense layer"],
+    "gru": ["<code>gru/GRU</code>", "Filters: no convolutional layer in this model"],
+    "vit": ["Grad-CAM: the last feature map (net/stem) comes before the attention layers",
+            "Of <code>net/stem</code>"],
+}
+
+
+def _family(kind):
+    """Tiny versions of the reference structures; names that would mislead a name-based choice
+    (an MLP called "convnet", a ViT whose patch convolution is "stem")."""
+    conv = lambda k: L.Conv2D(k, (3, 3), padding="SAME")                     # noqa: E731
+    t = SIZE // 4
+    return {
+        "mlp": lambda: fnn.serial(L.Flatten(), L.Dense(12), L.BatchNorm(), L.Relu(), L.Dropout(0.2), L.Dense(10),
+                                  name="convnet"),
+        "cnn": lambda: fnn.serial(L.Conv2D(4, (3, 3)), L.BatchNorm(), L.Relu(), L.MaxPool2D((2, 2)),
+                                  L.Conv2D(6, (3, 3)), L.Relu(), L.MaxPool2D((2, 2)), L.Flatten(), L.Dense(10),
+                                  name="cnn"),
+        "resnet": lambda: fnn.serial(conv(4), L.BatchNorm(), L.Relu(), fnn.residual(fnn.serial(
+            conv(4), L.BatchNorm(), L.Relu(), conv(4), L.BatchNorm())), L.Relu(), L.MaxPool2D((2, 2)),
+            L.GlobalAvgPool(), L.Dense(10), name="resnet"),
+        "lstm": lambda: fnn.serial(L.Reshape((SIZE, SIZE)), L.LSTM(6), L.Dense(10), name="lstm"),
+        "gru": lambda: fnn.serial(L.Reshape((SIZE, SIZE)), L.GRU(6), L.Dense(10), name="gru"),
+        "vit": lambda: fnn.serial(L.RandomFlip(), L.RandomTranslate(1), L.Conv2D(DIM, 4, stride=4, padding="VALID",
+                                  name="stem"), L.Reshape((t * t, DIM)), L.LearnedPositions(),
+                                  *[L.TransformerEncoderBlock(DIM, 2, 2 * DIM, dropout=0.0) for _ in range(2)],
+                                  L.LayerNorm(), L.GlobalAvgPool(), L.Dense(10), name="net"),
+    }[kind]()
+
+
+def _images():
+    return jax.random.uniform(jax.random.PRNGKey(1), (2, SIZE, SIZE, 1), jnp.float32), np.array([3, 4])
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """kind -> (folder, page): one report per family, written once for the module."""
+    done = {}
+
+    def make(kind):
+        if kind not in done:
+            model = _family(kind)
+            _, params, state = model.init(jax.random.PRNGKey(0), (SIZE, SIZE, 1))
+            out = tmp_path_factory.mktemp(kind)
+            x, labels = _images()
+            index = fi.write_report(model, params, state, x, labels, out, steps=2, units=8,
+                                    class_names=[f"c{i}" for i in range(10)])
+            done[kind] = (out, index.read_text())
+        return done[kind]
+    return make
+
+
+def _sections(page):
+    return dict(re.findall(r'<h2 id="s\d+">(.*?)</h2>\n(.*?)(?=\n<h2|\n$)', page, re.S))
+
+
+@pytest.mark.parametrize("kind", sorted(SERVED))
+def test_report_shows_what_the_structure_serves(kind, report):
+    out, page = report(kind)
+    sections = _sections(page)
+    assert tuple(sections) == SECTIONS
+    for title, body in sections.items():
+        reasons = re.findall(r'<p class="na">(.*?)</p>', body)
+        if title in SERVED[kind]:
+            assert not reasons, (title, reasons)
+            for src in re.findall(r'src="([^"]+)"', body):
+                assert (out / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+            assert re.search(r'src="|<table>', body), title
+        else:
+            assert len(reasons) == 1 and reasons[0].startswith(f"{title}: ") and "\n" not in reasons[0], title
+    for text in NAMED[kind]:
+        if isinstance(text, str):
+            assert text in page, text
+    rows = re.findall(r"<tr><td><code>(.*?)</code>", sections["Layer statistics"])
+    assert rows and all(not r.startswith(rows[0] + "/") for r in rows[1:])       # leaves only
+
+
+def test_report_images_per_family(report):
+    out, _ = report("mlp")
+    assert {"image_0.png", "image_1.png", "dense_weights.png", "index.html"} == {p.name for p in out.iterdir()}
+    out, _ = report("vit")
+    assert {"attention_heads.png", "rollout.png", "filters.png"} <= {p.name for p in out.iterdir()}
+    assert "grad_cam.png" not in {p.name for p in out.iterdir()}
+    out, _ = report("lstm")
+    assert {"gates.png", "time_steps.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_describe_reads_structure_not_names():
+    x, _ = _images()
+    kinds = {}
+    for kind in SERVED:
+        model = _family(kind)
+        _, params, state = model.init(jax.random.PRNGKey(0), (SIZE, SIZE, 1))
+        kinds[kind] = fi.describe(model, params, state, x)
+    assert {k: s.kind for k, s in kinds.items()} == {
+        "mlp": "dense", "cnn": "convolutional", "resnet": "convolutional", "lstm": "recurrent",
+        "gru": "recurrent", "vit": "attention"}
+    assert kinds["vit"].grid == (4, 4) and kinds["lstm"].recurrent == {"lstm/LSTM": 4}
+    assert kinds["gru"].recurrent == {"gru/GRU": 3} and kinds["mlp"].dense == "convnet/Dense_1"
+
+
+# ------------------------------------------------------------ gates and attention against numpy
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _numpy_gates(kind, p, x):
+    """The LSTM / GRU equations of fnn.layers' docstrings, step by step in numpy."""
+    W_x, W_h, b_x, b_h = (np.asarray(p[k]) for k in ("W_x", "W_h", "b_x", "b_h"))
+    H = W_h.shape[0]
+    h, c, out = np.zeros((x.shape[0], H)), np.zeros((x.shape[0], H)), []
+    for t in range(x.shape[1]):
+        a_x, a_h = x[:, t] @ W_x + b_x, h @ W_h + b_h
+        if kind == "lstm":
+            a = a_x + a_h
+            i, f, g, o = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            out.append({"input": i, "forget": f, "candidate": g, "output": o})
+        else:
+            r, z = _sigmoid(a_x[:, :H] + a_h[:, :H]), _sigmoid(a_x[:, H:2 * H] + a_h[:, H:2 * H])
+            n = np.tanh(a_x[:, 2 * H:] + r * a_h[:, 2 * H:])
+            h = (1 - z) * n + z * h
+            out.append({"reset": r, "update": z, "candidate": n})
+    return {k: np.stack([o[k] for o in out], axis=1) for k in out[0]}
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_gate_activations_equal_the_equations_in_numpy(kind):
+    model = fnn.serial(L.Dense(4), {"lstm": L.LSTM, "gru": L.GRU}[kind](3), L.Dense(2), name="seq")
+    params, state = _f64(model, (5, 2))
+    x = jax.random.normal(jax.random.PRNGKey(7), (2, 5, 2), jnp.float64)
+    gates = fi.gate_activations(model, params, state, x)
+    h_in = np.asarray(x) @ np.asarray(params[0]["W"]) + np.asarray(params[0]["b"])
+    expected = _numpy_gates(kind, params[1], h_in)
+    assert list(gates) == list(expected)
+    for name in expected:
+        assert gates[name].shape == (2, 5, 3)
+        np.testing.assert_allclose(gates[name], expected[name], rtol=1e-12, atol=1e-14)
+
+
+def test_gate_activations_refuse_a_model_without_gates():
+    model = fnn.serial(L.SimpleRNN(3), L.Dense(2), name="rnn")
+    params, state = _f64(model, (5, 2))
+    with pytest.raises(ValueError, match=r"^gate_activations: 'rnn/SimpleRNN' is a simple RNN, which has no gates$"):
+        fi.gate_activations(model, params, state, jnp.ones((1, 5, 2)))
+
+
+def _softmax(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_attention_weights_of_a_block_equal_numpy():
+    """The weights read from inside a transformer block (a traced unit) equal softmax(Q K^T / sqrt(D))
+    of the block's LayerNorm'ed input, computed in numpy."""
+    model = fnn.serial(L.Dense(4), L.TransformerEncoderBlock(4, 2, 6, dropout=0.0), name="enc")
+    params, state = _f64(model, (5, 3))
+    params = jax.tree.map(lambda a: a + 0.1 * jnp.cos(jnp.arange(a.size).reshape(a.shape)), params)
+    x = jax.random.normal(jax.random.PRNGKey(8), (2, 5, 3), jnp.float64)
+    weights = fi.attention_weights(model, params, state, x)
+    assert list(weights) == ["enc/TransformerEncoderBlock/MultiHeadAttention"]
+    h = np.asarray(x) @ np.asarray(params[0]["W"]) + np.asarray(params[0]["b"])
+    norm, att = (jax.tree.map(np.asarray, p) for p in params[1][:2])
+    mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+    a = (h - mean) / np.sqrt(var + 1e-5) * norm["gamma"] + norm["beta"]
+    q, k = ((a @ att[f"W_{n}"] + att[f"b_{n}"]).reshape(2, 5, 2, 2) for n in "qk")
+    expected = _softmax(np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(2))
+    np.testing.assert_allclose(weights["enc/TransformerEncoderBlock/MultiHeadAttention"], expected, rtol=1e-10)
+
+
+def test_attention_rollout_equals_numpy():
+    rng = np.random.default_rng(0)
+    layers = [_softmax(rng.normal(size=(2, 3, 4, 4)) * 2) for _ in range(3)]
+    expected = []
+    for b in range(2):
+        r = np.eye(4)
+        for p in layers:
+            a = 0.5 * np.eye(4) + 0.5 * p[b].mean(axis=0)
+            r = (a / a.sum(axis=1, keepdims=True)) @ r
+        expected.append(r)
+    got = fi.attention_rollout([jnp.asarray(p) for p in layers])
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(got).sum(axis=-1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"expected self-attention weights \(B, heads, T, T\)"):
+        fi.attention_rollout([jnp.ones((1, 2, 3, 4))])
+
+
+# ------------------------------------------------------------ refusals leave nothing behind
+def _mlp_setup():
+    model = _family("mlp")
+    _, params, state = model.init(jax.random.PRNGKey(0), (SIZE, SIZE, 1))
+    return model, params, state
+
+
+def test_write_report_refuses_before_making_the_folder(tmp_path, monkeypatch):
+    from fnn._optional import MissingDependency
+    model, params, state = _mlp_setup()
+    x, labels = _images()
+    out = tmp_path / "inspect"
+    with pytest.raises(ValueError, match=r"no layer at path 'Conv9'"):
+        fi.write_report(model, params, state, x, labels, out, cam_layer="Conv9")
+    with pytest.raises(ValueError, match=r"^Grad-CAM: layer 'convnet/Dense_1' gives outputs of shape \(1, 12\), "
+                                         r"without the spatial axes \(B, h, w, K\) it needs; layers with them: none$"):
+        fi.write_report(model, params, state, x, labels, out, cam_layer="Dense_1")
+    with pytest.raises(ValueError, match=r"^write_report: expected images \(B, H, W, C\) and labels \(B,\)"):
+        fi.write_report(model, params, state, x[0], labels, out)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(MissingDependency) as err:
+        fi.write_report(model, params, state, x, labels, out)
+    assert "\n" not in str(err.value) and "pip install -e '.[plot]'" in str(err.value)
+    assert not out.exists()
+
+
+def _run_dir(tmp_path, model):
+    """A run directory with untrained weights, saved as `fnn train` saves them."""
+    from fnn import checkpoint, runs
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": model, "dataset": "fashion-mnist"}))
+    setup = runs.setup(runs.read_config(run), 64)
+    checkpoint.save_training(run / "checkpoint.safetensors", setup.params, setup.state,
+                             setup.optimizer.init(setup.params), 1)
+    return run
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").exists(), reason="needs Fashion-MNIST")
+def test_inspect_command_on_an_mlp_run(tmp_path, capsys, monkeypatch):
+    """`fnn inspect RUN` on the MLP run a newcomer has: the page; each refusal is one line, exit 2,
+    no inspect/ folder left behind."""
+    from fnn.cli import main
+    run = _run_dir(tmp_path, "mlp")
+    for argv, said in ((["--layer", "Dense_1"], "without the spatial axes"), (["--layer", "Nope"], "no layer at path"),
+                       (["--images", "0"], "--images must be at least 1")):
+        assert main(["inspect", str(run), "--images", "2", *argv]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1 and err.count("inspect") == 1, err
+        assert not (run / "inspect").exists()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "matplotlib", None)
+        patch.setitem(sys.modules, "matplotlib.pyplot", None)
+        assert main(["inspect", str(run), "--images", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib" in err and "[plot]" in err and err.count("\n") == 1 and not (run / "inspect").exists()
+    assert main(["inspect", str(run), "--images", "2"]) == 0
+    page = (run / "inspect" / "index.html").read_text()
+    assert "mlp/Dense_1" in page and "Grad-CAM: no convolutional layer in this model" in page

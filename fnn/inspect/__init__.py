@@ -3,6 +3,9 @@
 `trace` gives every layer's output and its loss gradients from one forward and one
 hand-derived backward pass (no autodiff); the rest builds on it. The `plot_*`
 functions (in `fnn.inspect.plots`, matplotlib imported only when called) write PNGs.
+`gate_activations` and `attention_weights` read a recurrent or attention layer's forward
+cache; `describe` tells what a model is made of, and `write_report` (`fnn inspect RUN`)
+draws what fits it.
 """
 from ._trace import Trace as Trace
 from ._trace import combinator_kind as combinator_kind
@@ -19,21 +22,31 @@ from .features import activation_maximization as activation_maximization
 from .features import activation_stats as activation_stats
 from .features import filters as filters
 from .features import gradient_norms as gradient_norms
+from .internals import attention_rollout as attention_rollout
+from .internals import attention_weights as attention_weights
+from .internals import gate_activations as gate_activations
 from .plots import plot_activation_functions as plot_activation_functions
 from .plots import plot_activation_maps as plot_activation_maps
 from .plots import plot_attention as plot_attention
 from .plots import plot_attributions as plot_attributions
 from .plots import plot_embedding as plot_embedding
 from .plots import plot_filters as plot_filters
+from .plots import plot_gates as plot_gates
 from .plots import plot_grad_cam as plot_grad_cam
 from .plots import plot_gradient_norms as plot_gradient_norms
 from .plots import plot_images as plot_images
+from .plots import plot_time_saliency as plot_time_saliency
+from .plots import plot_token_maps as plot_token_maps
+from .report import write_report as write_report
+from .structure import Structure as Structure
+from .structure import describe as describe
 
 __all__ = [
-    "ActivationStats", "Attributions", "GradientNorms", "Trace", "activation_maps",
-    "activation_maximization", "activation_stats", "combinator_kind", "filters", "grad_cam",
-    "gradient_norms", "integrated_gradients", "occlusion", "plot_activation_functions",
-    "plot_activation_maps", "plot_attention", "plot_attributions", "plot_embedding", "plot_filters",
-    "plot_grad_cam",
-    "plot_gradient_norms", "plot_images", "saliency", "trace",
+    "ActivationStats", "Attributions", "GradientNorms", "Structure", "Trace", "activation_maps",
+    "activation_maximization", "activation_stats", "attention_rollout", "attention_weights",
+    "combinator_kind", "describe", "filters", "gate_activations", "grad_cam", "gradient_norms",
+    "integrated_gradients", "occlusion", "plot_activation_functions", "plot_activation_maps",
+    "plot_attention", "plot_attributions", "plot_embedding", "plot_filters", "plot_gates",
+    "plot_grad_cam", "plot_gradient_norms", "plot_images", "plot_time_saliency", "plot_token_maps",
+    "saliency", "trace", "write_report",
 ]

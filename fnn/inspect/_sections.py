@@ -4,7 +4,6 @@ cannot serve it. Which one is decided by the model's structure (`structure.descr
 """
 from __future__ import annotations
 
-import functools
 import html
 import math
 from typing import Any, NamedTuple
@@ -15,8 +14,7 @@ import numpy as np
 
 from .. import losses
 from . import plots
-from ._trace import trace
-from .attribution import grad_cam, integrated_gradients, occlusion
+from .attribution import grad_cam, integrated_gradients, occlusion, seeded_trace
 from .features import filters, norms_of, stats_of
 from .internals import attention_rollout, attention_weights, gate_activations
 from .structure import GATE_NAMES, Structure, feature_layer
@@ -198,11 +196,6 @@ def dense_weights(c: Context) -> Section:
                    f"drawn as an input image.</p>" + _picture(path))
 
 
-@functools.partial(jax.jit, static_argnames=("model",))
-def _loss_trace(model, params, state, x, y):
-    return trace(model, params, state, x, y, losses.softmax_cross_entropy)
-
-
 def _cell(value) -> str:
     return "" if value is None else f"{value:.3g}"
 
@@ -210,7 +203,8 @@ def _cell(value) -> str:
 def statistics(c: Context) -> Section:
     """Per leaf layer: its activation statistics and the loss gradient's norms (true labels)."""
     stats = stats_of(c.model, c.trace.outputs)
-    norms = norms_of(c.model, _loss_trace(c.model, c.params, c.state, c.x, jnp.asarray(c.labels)))
+    dy = losses.softmax_cross_entropy.grad(c.trace.outputs[c.model.name], jnp.asarray(c.labels))
+    norms = norms_of(c.model, seeded_trace(c.model, c.params, c.state, c.x, dy))
     head = "".join(f"<th>{h}</th>" for h in ("layer", "output", "mean", "std", "zeros", "saturated",
                                              "||dL/dy||", "||dL/dparams||"))
     rows = []

@@ -33,26 +33,28 @@ def resolve(model: Layer, layer: str, what: str) -> str:
     return path
 
 
-def _one_hot_seed(target):
-    """seed(y) for `run`: dy = one-hot at target (-1: the argmax), value = the class scores."""
-    def seed(y):
-        t = jnp.where(target < 0, jnp.argmax(y, axis=-1).astype(target.dtype), target)
-        dy = jax.nn.one_hot(t, y.shape[-1], dtype=y.dtype)
-        return jnp.take_along_axis(y, t[:, None], axis=-1)[:, 0], dy
-    return seed
+@functools.partial(jax.jit, static_argnames=("model",))
+def logits(model: Layer, params, state, x) -> jax.Array:
+    """The model's output on x in evaluation mode (jitted, one compile per model and shape)."""
+    return model.apply(params, state, x)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _class_trace(model: Layer, params, state, x, target) -> Trace:
-    return run(model, params, state, x, seed=_one_hot_seed(target))
+def seeded_trace(model: Layer, params, state, x, dy) -> Trace:
+    """`trace` whose backward starts from dy = dL/d(output) (B, classes): the one-hot of a class
+    score, a loss gradient. Jitted: every attribution and the report share one compile."""
+    return run(model, params, state, x, seed=lambda y: (None, dy.astype(y.dtype)))
+
+
+def _score(y, chosen):
+    return jnp.take_along_axis(y, chosen[:, None], axis=-1)[:, 0]
 
 
 def class_trace(model: Layer, params: PyTree, state: PyTree, x, target=None, *, what: str = "class_trace"):
     """(trace seeded with dy = one-hot at `target`, targets used (B,)); `trace.loss` holds y_c (B,)."""
     x = jnp.asarray(x)
     wanted = np.full(x.shape[0], -1) if target is None else np.broadcast_to(np.asarray(target), x.shape[:1])
-    result = _class_trace(model, params, state, x, jnp.asarray(wanted, jnp.int32))
-    y = result.outputs[model.name]
+    y = logits(model, params, state, x)
     n = y.shape[-1]
     bad = wanted[(wanted < 0) | (wanted >= n)] if target is not None else []
     if len(bad):
@@ -60,7 +62,8 @@ def class_trace(model: Layer, params: PyTree, state: PyTree, x, target=None, *, 
                          f"(valid: 0..{n - 1})")
     wanted = jnp.asarray(wanted, jnp.int32)
     chosen = jnp.where(wanted < 0, jnp.argmax(y, axis=-1).astype(jnp.int32), wanted)
-    return result, chosen
+    result = seeded_trace(model, params, state, x, jax.nn.one_hot(chosen, n, dtype=y.dtype))
+    return result._replace(loss=_score(result.outputs[model.name], chosen)), chosen
 
 
 def grad_cam(model: Layer, params: PyTree, state: PyTree, x, target=None, *, layer: str) -> jax.Array:
@@ -117,20 +120,15 @@ def integrated_gradients(model: Layer, params: PyTree, state: PyTree, x, target=
     baseline = jnp.zeros_like(x) if baseline is None else jnp.broadcast_to(baseline, x.shape).astype(x.dtype)
     first, chosen = class_trace(model, params, state, x, target, what="integrated_gradients")
     total = jnp.zeros_like(x)
+    dy = jax.nn.one_hot(chosen, first.outputs[model.name].shape[-1], dtype=x.dtype)
     for s in range(steps):
         a = (s + 0.5) / steps
-        total = total + _class_trace(model, params, state, baseline + a * (x - baseline), chosen).input_grad
+        total = total + seeded_trace(model, params, state, baseline + a * (x - baseline), dy).input_grad
     values = (x - baseline) * total / steps
-    at_baseline = _class_trace(model, params, state, baseline, chosen).loss
+    at_baseline = _score(logits(model, params, state, baseline), chosen)
     change = first.loss - at_baseline
     gap = values.reshape(x.shape[0], -1).sum(axis=1) - change
     return Attributions(values, gap, change)
-
-
-@functools.partial(jax.jit, static_argnames=("model",))
-def _scores(model, params, state, x, target):
-    y, _ = model.apply(params, state, x)
-    return jnp.take_along_axis(y, target[:, None], axis=-1)[:, 0]
 
 
 def occlusion(model: Layer, params: PyTree, state: PyTree, x, target=None, *, patch: int = 4,
@@ -153,6 +151,6 @@ def occlusion(model: Layer, params: PyTree, state: PyTree, x, target=None, *, pa
     for i, j in corners:
         mask = jnp.zeros((H, W), x.dtype).at[i:i + patch, j:j + patch].set(1)
         occluded = x * (1 - mask[None, :, :, None]) + fill * mask[None, :, :, None]
-        delta = first.loss - _scores(model, params, state, occluded, chosen)
+        delta = first.loss - _score(logits(model, params, state, occluded), chosen)
         drop, count = drop + delta[:, None, None] * mask, count + mask
     return drop / jnp.maximum(count, 1)

@@ -219,8 +219,10 @@ def plot_token_maps(image, maps, path, *, row_titles, title: str = "attention") 
             ax = axes[r, c]
             ax.imshow(image, cmap="gray")
             shown = ax.imshow(maps[r, c], cmap="jet", alpha=0.5, extent=extent, vmin=0, vmax=top)
-            ax.set_title(f"{row_titles[r]}, head {c}", fontsize=7)
+            ax.set_title(f"head {c}", fontsize=7)
             ax.axis("off")
+        axes[r, 0].text(-0.06, 0.5, row_titles[r], rotation=90, transform=axes[r, 0].transAxes, ha="right",
+                        va="center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, label="mean attention received")
     return _save(fig, path)
