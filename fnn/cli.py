@@ -187,6 +187,8 @@ def _dispatch(args) -> int:
         return _gradcheck(args)
     if args.command == "summary":
         return _summary(args)
+    if args.command != "train" and not Path(args.run_dir).is_dir():
+        raise UsageError(f"{args.run_dir}: no such directory")          # exit 2 for every command, as --resume
     task = args.task if args.command == "train" else _run_task(Path(args.run_dir))
     if task == "g2p":
         g2p = _g2p()

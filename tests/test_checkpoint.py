@@ -234,6 +234,8 @@ def test_checksum_is_stored_and_checked(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"^load: .*c\.safetensors is corrupt: its contents do not match"):
         checkpoint.load(path)
+    with pytest.raises(ValueError, match=r"^load: .*c\.safetensors is corrupt: its contents do not match"):
+        checkpoint.read_info(path)                      # the header is intact, but the file is not: refused
 
 
 @pytest.mark.parametrize("content, what", [

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -66,6 +67,7 @@ def test_a_run_writes_its_files_and_a_best_checkpoint(trained):
     assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.safetensors", "best.safetensors",
                                                "history.json", "curves.png"}
     assert "test accuracy" in done.stdout and done.stderr.strip() == ""
+    assert done.stdout.startswith(f"device: {jax.devices()[0].platform} (")    # what it trains on, said first
     assert len(json.loads((run / "history.json").read_text())["train_loss"]) == 1
     info = checkpoint.read_info(run / "best.safetensors")
     assert info.step == 1 and info.metadata["criterion"] == "validation loss"
@@ -95,7 +97,7 @@ def test_runs_without_out_are_numbered(tmp_path):
 
 @needs_data
 @pytest.mark.parametrize("argv, message", [
-    (["--limit", "5000"], "--val-size 5000 leaves no training examples out of --limit 5000"),
+    (["--limit", "500", "--val-size", "500"], "--val-size 500 leaves no training examples out of --limit 500"),
     (["--val-size", "60000"], "--val-size 60000 leaves no training examples out of the 60000 training"),
     (["--batch-size", "100000"], "--batch-size 100000 exceeds the 55000 training examples left"),
     (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
@@ -109,15 +111,22 @@ def test_bad_commands_exit_2_with_one_line_and_write_nothing(tmp_path, argv, mes
 
 @needs_data
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "resnet"], "invalid choice: 'resnet' (choose from 'cnn', 'mlp')"),
+    (["train", "--model", "resnet50"],
+     "invalid choice: 'resnet50' (choose from 'mlp', 'cnn', 'resnet', 'vit', 'lstm', 'gru')"),
+    (["train", "--model", "lstm", "--depth", "2"], "--depth does not apply to --model lstm (only to vit)"),
+    (["train", "--model", "vit", "--width", "30", "--heads", "4"], "--width 30 must be a multiple of --heads 4"),
+    (["train", "--minutes", "0"], "--minutes must be a positive number, got 0.0"),
     (["train", "--optimizer", "sgdx"], "invalid choice: 'sgdx'"),
     (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["train", "--epochs", "-1"], "--epochs must be a positive integer, got -1"),
     (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
     (["train", "--seed", "-3"], "--seed must be in [0, 2**32), got -3"),
     (["train", "--limit", "70000"], "--limit 70000 exceeds the 60000 training examples of fashion-mnist"),
-    (["train", "--resume", "nowhere"], "nowhere: no config.json there (not a run directory)"),
-    (["evaluate", "nowhere"], "nowhere: no checkpoint.safetensors there (train first)"),
+    (["train", "--resume", "nowhere"], "nowhere: no such directory"),       # the same code and line everywhere
+    (["evaluate", "nowhere"], "nowhere: no such directory"),
+    (["predict", "nowhere", "a.npy"], "nowhere: no such directory"),
+    (["inspect", "nowhere"], "nowhere: no such directory"),
+    (["evaluate", "nowhere", "--beam", "3"], "nowhere: no such directory"),
 ])
 def test_more_bad_commands_in_process(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -209,6 +218,7 @@ def test_predict_classifies_npy_and_png(trained, tmp_path, cache):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'a.npy'}: ")
+    assert lines[1].startswith(f"{tmp_path / 'b.png'} (resized from 84x84 to 28x28): ")
     probabilities = [float(w.rstrip(",")) for line in lines for w in line.split()[-3::2]]
     assert len(probabilities) == 4 and all(0 <= p <= 1 for p in probabilities)
     missing = fnn_cli("predict", trained[0], tmp_path / "none.png")
@@ -219,8 +229,13 @@ def test_help_shows_every_default_and_the_prog_name(monkeypatch, capsys):
     done = fnn_cli("train", "--help")
     assert done.returncode == 0 and done.stdout.startswith("usage: python -m fnn train")
     text = " ".join(done.stdout.split())
-    for shown in ("examples per step (default: 64)", "(default: cosine)", "(default: 0.1)", "BatchNorm",
-                  "(default: manual)", "(default: 5000 for mlp, 0 for cnn)", "(default: the next free"):
+    for shown in ("examples per step (default: 64 for mlp, cnn; 128 for resnet, vit, lstm, gru)",
+                  "(default: cosine for mlp, cnn, resnet; warmup_cosine for vit; constant for lstm, gru)",
+                  "(default: 0.05 for vit)", "(default: 16 for resnet; 64 for vit; 128 for lstm, gru)",
+                  "(default: 10 for mlp, cnn, resnet, lstm, gru; 20 for vit)",
+                  "(default: 0.1 for mlp, cnn, vit; 0.0 for resnet, lstm, gru)", "BatchNorm", "(default: manual)",
+                  "(default: for mlp 5000 of every 60000 used, so 125 of --limit 1500; 0 for the others)",
+                  "(default: the next free", "--minutes M"):
         assert shown in text
     assert _prog("/home/u/.venv/bin/fnn") == "fnn" and _prog("/x/fnn/__main__.py") == "python -m fnn"
     monkeypatch.setattr(sys, "argv", ["/home/u/.venv/bin/fnn", "train", "--help"])
@@ -247,3 +262,88 @@ def test_gradcheck_command_passes_for_a_family(capsys):
     assert main(["gradcheck", "--only", "Dense"]) == 0
     out = capsys.readouterr().out
     assert "Dense" in out and "PASS" in out and "0 failed" in out
+
+
+@needs_data
+def test_predict_refuses_what_is_not_an_image(trained, tmp_path, capsys):
+    np.save(tmp_path / "table.npy", np.arange(15.0).reshape(3, 5))
+    np.save(tmp_path / "row.npy", np.ones((1, 784)))
+    for name, message in (("table.npy", "is 3x5 pixels; expected an image of at least 8x8"),
+                          ("row.npy", "is 1x784 pixels; expected an image of at least 8x8")):
+        assert main(["predict", str(trained[0]), str(tmp_path / name)], prog="fnn") == 2
+        assert f"{tmp_path / name} {message}" in one_line(capsys.readouterr().err)
+
+
+def _no_data_anywhere(monkeypatch, tmp_path):
+    from fnn import data
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FNN_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@needs_data
+def test_missing_data_exits_2_and_says_how_to_install_it(trained, monkeypatch, tmp_path, capsys):
+    _no_data_anywhere(monkeypatch, tmp_path)
+    for argv in (["train", "--out", str(tmp_path / "new")], ["evaluate", str(trained[0])]):
+        assert main(argv, prog="fnn") == 2
+        line = one_line(capsys.readouterr().err)
+        for way in ("make data", "apt-get install dataset-fashion-mnist", "--download", "--data-dir"):
+            assert way in line, (argv, line)
+    assert not (tmp_path / "new").exists()
+
+
+@needs_data
+def test_minutes_stops_after_an_epoch_and_resume_goes_on(tmp_path, monkeypatch, capsys):
+    """--minutes, the MLP's share of --limit held out, and curves.png skipped without matplotlib."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)              # as if not installed
+    run = tmp_path / "run"
+    argv = ["train", "--out", str(run), "--limit", "1500", "--epochs", "3", "--batch-size", "125",
+            "--minutes", "0.0001", "--no-progress", "--loop", "step"]
+    assert main(argv, prog="fnn") == 0
+    out = capsys.readouterr().out
+    assert "1375 train / 125 val examples" in out and json.loads((run / "config.json").read_text())["val_size"] == 125
+    assert "stopped after epoch 1 of 3: the --minutes 0.0001 budget is spent" in out
+    assert f"continue with: fnn train --resume {run}" in out
+    assert checkpoint.read_info(run / "checkpoint.safetensors").step == 1
+    assert f"skipped {run / 'curves.png'}: curves.png needs matplotlib: pip install -e '.[plot]'" in out
+    assert not (run / "curves.png").exists()
+    assert main(["train", "--resume", str(run), "--no-progress"], prog="fnn") == 0
+    assert "resuming" in capsys.readouterr().out
+    assert checkpoint.read_info(run / "checkpoint.safetensors").step == 3
+
+
+class _FakeG2P:
+    """Stands in for fnn.g2p: records which of its functions the command line called, with what."""
+
+    def __init__(self):
+        self.calls = []
+        for name in ("train", "evaluate_run", "predict_run", "inspect_run", "summary"):
+            setattr(self, name, lambda args, name=name: self.calls.append((name, args)) or 0)
+
+    def add_train_arguments(self, parser):
+        parser.add_argument("--size", type=int, default=256, help="(default: 256)")
+
+
+def test_g2p_runs_go_to_fnn_g2p(tmp_path, monkeypatch):
+    fake = _FakeG2P()
+    monkeypatch.setitem(sys.modules, "fnn.g2p", fake)
+    run = tmp_path / "g2p-001"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": "g2p", "model": "lstm"}))
+    assert main(["train", "--task", "g2p", "--size", "64", "--epochs", "2"], prog="fnn") == 0
+    assert main(["predict", str(run), "hello", "world", "--beam", "5"], prog="fnn") == 0
+    assert main(["evaluate", str(run), "--beam", "3"], prog="fnn") == 0
+    assert main(["train", "--resume", str(run), "--epochs", "4"], prog="fnn") == 0
+    assert main(["summary", "--task", "g2p", "--model", "lstm"], prog="fnn") == 0
+    (train, a), (predict, b), (evaluate, c), (resume, d), (summary, e) = fake.calls
+    assert (train, a.size, a.epochs, a.task) == ("train", 64, 2, "g2p")
+    assert (predict, b.inputs, b.beam) == ("predict_run", ["hello", "world"], 5)
+    assert (evaluate, c.beam, resume, d.resume, summary, e.model) == ("evaluate_run", 3, "train", str(run),
+                                                                       "summary", "lstm")
+
+
+def test_beam_is_refused_for_an_image_run(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model": "mlp"}))
+    assert main(["evaluate", str(tmp_path), "--beam", "3"], prog="fnn") == 2
+    assert "--beam applies to g2p runs only" in one_line(capsys.readouterr().err)
