@@ -98,12 +98,21 @@ def test_named_files_exist():
     assert examples <= listed, f"docs/examples.md lacks {sorted(examples - listed)}"
 
 
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", BLOCK.sub("", page.read_text()), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
 def test_links_point_inside_the_repository():
     for page in PAGES:
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", page.read_text()):
             if re.match(r"[a-z]+://", target):
                 continue
-            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+            path = page.parent / target if target else page
+            assert path.exists(), f"{page.name} links to {target}, which does not exist"
+            if anchor and path.suffix == ".md":
+                assert anchor in _anchors(path), f"{page.name} links to {target}#{anchor}: no such heading"
     text = README.read_text()
     assert "../shared" not in text and "(docs/design.md)" in text
     assert "MIT License" in (ROOT / "LICENSE").read_text()
