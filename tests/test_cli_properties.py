@@ -35,7 +35,9 @@ VALUES = {
     "--batch-norm": ["on", "off", "maybe"],
     "--seed": ["0", "1", "-1", "4294967296"],
     "--grads": ["manual", "autodiff", "numeric"],
-    "--model": ["mlp", "mlp", "resnet"],
+    "--model": ["mlp", "mlp", "resnet50"],
+    "--width": ["8", "0"],                       # an architecture flag the MLP does not take: refused
+    "--minutes": ["30", "0", "-1", "nan"],
 }
 _counter = itertools.count()
 
