@@ -169,9 +169,32 @@ def test_absent_data_says_how_to_get_it(isolated):
     with pytest.raises(FileNotFoundError) as info:
         data.load_dataset("fashion-mnist", "test")
     message = str(info.value)
-    for hint in ("apt-get install dataset-fashion-mnist", "download=True", "FNN_DATA_DIR",
-                 "t10k-images-idx3-ubyte", str(isolated / "system" / "fashion-mnist")):
+    for hint in ("apt-get install dataset-fashion-mnist", "download=True", "FNN_DATA_DIR", "make data",
+                 "--data-dir", "--download", "t10k-images-idx3-ubyte", str(isolated / "system" / "fashion-mnist")):
         assert hint in message
+    assert "\n" not in message                                     # one line
+
+
+@pytest.mark.parametrize("shape, match", [((3, 5), "is 3x5 pixels; expected an image of at least 8x8"),
+                                          ((7, 40, 3), "is 7x40 pixels"), ((784,), "expected a 2-D image"),
+                                          ((28, 28, 2), "expected a 2-D image")])
+def test_images_too_small_or_of_the_wrong_shape_are_refused(tmp_path, shape, match):
+    np.save(tmp_path / "x.npy", np.ones(shape))
+    with pytest.raises(ValueError, match=match):
+        data.load_image(tmp_path / "x.npy")
+
+
+def test_an_image_is_read_as_stored_then_made_an_example(tmp_path):
+    image = np.zeros((56, 56), np.uint8)
+    image[10:46, 20:36] = 255                                       # a light object on a dark ground
+    np.save(tmp_path / "x.npy", image)
+    raw = data.read_image(tmp_path / "x.npy")
+    assert raw.shape == (56, 56) and raw.dtype == np.uint8
+    example = data.to_example(raw, "x", (28, 28, 1))
+    assert example.shape == (28, 28, 1) and example.dtype == np.float32
+    np.testing.assert_allclose(example[6:22, 11:17, 0], 1.0, atol=1e-6)   # 2x smaller, not inverted
+    assert example[:4].max() == 0.0 and example[:, :8].max() == 0.0
+    np.testing.assert_array_equal(data.load_image(tmp_path / "x.npy"), example)
 
 
 @pytest.mark.parametrize("name, split, match", [("cifar", "train", "unknown dataset 'cifar'"),
