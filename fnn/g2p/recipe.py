@@ -28,6 +28,26 @@ CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
 EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming", "colonel", "queue",
                  "xylophone")
 CLIP = 1.0                 # gradients clipped at this global norm, always
+HIDDEN = argparse.SUPPRESS
+SHARED_HELP = {    # the shared options' help with g2p's defaults (the command line shows the classifier's)
+    "--epochs": "epochs to train (with --resume: train on up to this many) (default: 10)",
+    "--lr": "peak learning rate (default: 3e-3 lstm, 2e-3 transformer)",
+    "--batch-size": "pronunciations per step (default: 256)",
+    "--optimizer": "the update rule, after clipping the gradients at global norm 1 (default: adam)",
+    "--schedule": "learning-rate schedule (default: warm-up over min(500, steps/10) steps, then cosine to 5%% "
+                  "of --lr)",
+    "--weight-decay": "weight decay: decoupled for adamw, lion, lamb, lars, L2 added to the gradient for the "
+                      "others (default: 1e-4 for adamw, 0 otherwise)",
+    "--label-smoothing": "label smoothing of the training loss, in [0, 1) (default: 0)",
+    "--loop": "scan: an epoch is one compiled lax.scan; step: a jitted step per batch; auto: time both "
+              "(default: scan)",
+    "--seed": "random seed (initialisation, shuffling, dropout) (default: 0)",
+    "--limit": "train on the first N training words of the fixed split (default: all)",
+    "--out": "run directory (default: the next free runs/g2p-NNN)",
+    "--resume": "continue a run from its last checkpoint (only --epochs, --minutes and --loop may change)",
+    "--data-dir": HIDDEN, "--download": HIDDEN, "--processes": HIDDEN, "--process-id": HIDDEN,
+    "--coordinator": HIDDEN,
+}
 
 
 class Task(NamedTuple):
@@ -63,7 +83,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     budget = ("training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that "
               "fit (default: none)")
     _add(parser, "--minutes", type=float, default=sup, metavar="M", help=budget)
-    parser._option_string_actions["--minutes"].help = budget      # g2p's budget re-plans the schedule
+    for flag, text in {**SHARED_HELP, "--minutes": budget}.items():      # the shared flags, as g2p reads them
+        if flag in parser._option_string_actions:
+            parser._option_string_actions[flag].help = text
 
 
 def _given(args, names) -> dict:
