@@ -33,6 +33,37 @@ def test_cnn_learns_a_real_subset_with_hand_derived_gradients():
     ("cnn", {"flip": True, "max_shift": 2}, ["RandomFlip", "RandomTranslate", "Conv2D", "BatchNorm", "Relu",
                                              "MaxPool2D", "Conv2D", "BatchNorm", "Relu", "MaxPool2D",
                                              "Flatten", "Dense", "Relu", "Dropout", "Dense"]),
+    ("resnet", {}, ["stem", "stem_bn", "Relu", "block_1", "block_2", "block_3", "GlobalAvgPool", "head"]),
+    ("vit", {"depth": 2}, ["RandomFlip", "RandomTranslate", "patches", "tokens", "positions", "block_1", "block_2",
+                           "LayerNorm", "GlobalAvgPool", "head"]),
+    ("lstm", {}, ["rows", "rnn", "head"]),
+    ("gru", {}, ["rows", "rnn", "head"]),
 ])
 def test_model_layers(name, kwargs, layers):
     assert [layer.name for layer in fnn.models.MODELS[name](**kwargs).children] == layers
+
+
+@pytest.mark.parametrize("name, shapes", [
+    ("resnet", {"resnet/stem": (28, 28, 16), "resnet/block_1": (28, 28, 16), "resnet/block_2": (14, 14, 32),
+                "resnet/block_3": (7, 7, 64), "resnet/GlobalAvgPool": (64,)}),
+    ("vit", {"vit/patches": (7, 7, 64), "vit/tokens": (49, 64), "vit/block_4": (49, 64), "vit/GlobalAvgPool": (64,)}),
+    ("lstm", {"lstm/rows": (28, 28), "lstm/rnn": (128,)}),
+    ("gru", {"gru/rows": (28, 28), "gru/rnn": (128,)}),
+])
+def test_each_family_takes_the_same_images_and_gives_10_logits(name, shapes):
+    text = fnn.summary(fnn.models.MODELS[name](), (28, 28, 1))
+    rows = {line.split()[0]: line.split("  ")[1:] for line in text.splitlines()[2:-2]}
+    for path, shape in shapes.items():
+        assert str(shape) in " ".join(rows[path]), (path, rows[path])
+    assert text.splitlines()[2].split()[:2] == [name, "(10,)"]
+
+
+def test_every_family_has_a_recipe_whose_architecture_settings_its_builder_takes():
+    import inspect
+    for name, build in fnn.models.MODELS.items():
+        parameters = inspect.signature(build).parameters
+        assert set(fnn.models.ARCH_ARGS[name].values()) <= set(parameters), name
+        assert name in fnn.models.RECIPES and name in fnn.models.VAL_SIZE
+        assert all(p.annotation is not inspect.Parameter.empty for p in parameters.values()), name
+        assert inspect.signature(build).return_annotation in ("Layer", fnn.Layer)
+    assert fnn.models.default_val_size("mlp", 1500) == 125 and fnn.models.default_val_size("mlp", 60000) == 5000
