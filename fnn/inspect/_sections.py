@@ -156,12 +156,13 @@ def rollout(c: Context) -> Section:
         return _na(title, f"{title}: {reason}")
     h, w = c.structure.grid
     share = attention_rollout(list(weights.values())).mean(axis=1).reshape(len(c.x), h, w)
-    share = share / share.max(axis=(1, 2), keepdims=True)
+    low, high = share.min(axis=(1, 2), keepdims=True), share.max(axis=(1, 2), keepdims=True)
+    share = (share - low) / jnp.where(high > low, high - low, 1)
     pictures = jax.image.resize(share, (len(c.x), *c.x.shape[1:3]), "nearest")
     figure = plots.plot_grad_cam(c.x, pictures, c.out / "rollout.png", titles=c.titles, label="attention rollout")
     return Section(title, "<p>Abnar &amp; Zuidema (2020): the heads' mean attention plus the residual, "
-                   "multiplied through the blocks; each patch's share of the pooled output, divided by "
-                   "the largest.</p>" + _picture(figure))
+                   "multiplied through the blocks; each patch's share of the pooled output (the mean over "
+                   "tokens), rescaled to [0, 1] per image.</p>" + _picture(figure))
 
 
 def conv_filters(c: Context) -> Section:

@@ -232,7 +232,8 @@ def plot_gates(gates: dict, path, *, title: str = "gates") -> Path:
     """Gate activations of one sequence, {name: (T, H)}: one heat map per gate, time steps
     across and units down; sigmoid gates on [0, 1], others on [-1, 1]."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(gates), figsize=(3.2 * len(gates) + 0.6, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(gates), figsize=(3.6 * len(gates) + 0.6, 3.6), squeeze=False,
+                             layout="constrained")
     for ax, (name, values) in zip(axes[0], gates.items()):
         values = np.asarray(values, dtype=np.float32).T
         low = 0.0 if values.min() >= 0 else -1.0
@@ -250,7 +251,7 @@ def plot_time_saliency(images, saliency, per_step, path, *, titles=None) -> Path
     summed over each time step's pixels (B, T) as bars, one per step, top to bottom."""
     plt = _pyplot()
     images, saliency, per_step = (np.asarray(a, dtype=np.float32) for a in (images, saliency, per_step))
-    fig, axes = plt.subplots(len(images), 3, figsize=(7.5, 2.5 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(len(images), 3, figsize=(8.5, 2.6 * len(images)), squeeze=False, layout="constrained")
     for i, (left, middle, right) in enumerate(axes):
         left.imshow(_gray(images[i]), cmap="gray")
         left.set_title(titles[i] if titles else "input", fontsize=8)
