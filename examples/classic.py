@@ -78,8 +78,8 @@ def small_data_sets(args, datasets, train_test_split):
 
 
 def fashion_mnist(args):
-    x_tr, y_tr = fnn.data.load_dataset("fashion-mnist", "train")
-    x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
+    x_all, y_all = fnn.data.load_dataset("fashion-mnist", "train")
+    x_tr, y_tr = x_all[:args.limit], y_all[:args.limit]
     x_te, y_te = fnn.data.load_dataset("fashion-mnist", "test")
     x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
     data = "Fashion-MNIST (10 classes)"
@@ -92,8 +92,9 @@ def fashion_mnist(args):
     record(data, "fnn MLP 128 (2 epochs)", float((pred.argmax(1) == y_te).mean()), seconds)
 
     pair = "Fashion-MNIST T-shirt/shirt"
-    keep_tr, keep_te = np.isin(y_tr, (0, 6)), np.isin(y_te, (0, 6))
-    train, test = (x_tr[keep_tr], y_tr[keep_tr]), (x_te[keep_te], y_te[keep_te])
+    keep_tr, keep_te = np.isin(y_all, (0, 6)), np.isin(y_te, (0, 6))      # --limit images of the two classes
+    x_pair = x_all[keep_tr].reshape(-1, x_tr.shape[1])
+    train, test = (x_pair[:args.limit], y_all[keep_tr][:args.limit]), (x_te[keep_te], y_te[keep_te])
     booster = classic.adaboost(args.rounds)
     params = run(pair, f"AdaBoost, {args.rounds} stumps", booster, train, test)
     run(pair, "Gaussian NB", classic.gaussian_nb(), train, test)
@@ -139,7 +140,8 @@ def diabetes(args, datasets, train_test_split):
 
 
 def main():
-    parser = _common.parser(__doc__, out="runs/classic", limit=None, limit_help="Fashion-MNIST training images",
+    parser = _common.parser(__doc__, out="runs/classic", limit=None,
+                            limit_help="Fashion-MNIST training images (and of the T-shirt/shirt pair)",
                             small="python examples/classic.py --limit 2000 --rounds 5 --small iris")
     parser.add_argument("--rounds", type=int, default=50, help="AdaBoost rounds (default: 50)")
     parser.add_argument("--small", nargs="*", default=SMALL, choices=SMALL, metavar="DATA",
