@@ -5,12 +5,12 @@ from .. import layers as L
 from ..core import Layer
 from ..layers.combinators import serial
 
-CELLS = {"lstm": L.LSTM, "gru": L.GRU}
+CELLS = {"lstm": L.LSTM, "gru": L.GRU, "rnn": L.SimpleRNN}
 
 
 def row_classifier(cell: str = "lstm", num_classes: int = 10, *, hidden: int = 128,
                    image_shape: tuple[int, int, int] = (28, 28, 1)) -> Layer:
-    """Reshape((H, W)) "rows" -> LSTM(hidden) or GRU(hidden) "rnn" (the last state) -> Dense(num_classes)
+    """Reshape((H, W)) "rows" -> LSTM, GRU or SimpleRNN(hidden) "rnn" (the last state) -> Dense(num_classes)
     "head": (B, H, W, 1) -> (B, T = H, F = W) -> (B, hidden) -> (B, num_classes), hand-written BPTT."""
     if cell not in CELLS:
         raise ValueError(f"row_classifier: cell must be one of {sorted(CELLS)}, got {cell!r}")
