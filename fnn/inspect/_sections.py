@@ -220,5 +220,17 @@ def statistics(c: Context) -> Section:
     return Section("Layer statistics", note + f"<table><tr>{head}</tr>{''.join(rows)}</table>")
 
 
-SECTIONS = (attributions, grad_cam_overlays, time_steps, gates, attention_heads, rollout, conv_filters,
-            feature_maps, dense_weights, statistics)
+SECTIONS = {"Attributions": attributions, "Grad-CAM": grad_cam_overlays, "Saliency over time steps": time_steps,
+            "Gate activations": gates, "Attention per head": attention_heads, "Attention rollout": rollout,
+            "Filters": conv_filters, "Feature maps": feature_maps, "First-layer weights": dense_weights,
+            "Layer statistics": statistics}
+
+
+def section(title: str, c: Context) -> Section:
+    """The section `title`; a structure this code did not foresee (a layer whose cache or output
+    has another layout) gives its one-line reason instead of ending the report."""
+    try:
+        return SECTIONS[title](c)
+    except (ValueError, TypeError, KeyError, IndexError, StopIteration) as err:
+        first = (str(err).splitlines() or [""])[0]
+        return _na(title, f"{title}: not drawn for this model ({type(err).__name__}: {first})")

@@ -69,10 +69,12 @@ def activation_stats(model: Layer, params: PyTree, state: PyTree, x, *, train: b
 
 
 def stats_of(model: Layer, outputs: dict, *, tol: float = 0.01, bounds: dict | None = None) -> dict:
-    """`activation_stats` from the layer outputs of a `Trace` already computed."""
+    """`activation_stats` from the layer outputs of a `Trace` already computed (array outputs only)."""
     layers = layer_paths(model)
     out = {}
     for p in _leaves(model, outputs):
+        if not hasattr(outputs[p], "shape"):            # a tuple output ((y, state), (y, lengths))
+            continue
         a = jnp.asarray(outputs[p])
         lo_hi = (bounds or {}).get(p) or SATURATING.get(layers[p].name)
         saturated = None

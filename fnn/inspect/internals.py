@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core import Layer, PyTree
-from ..paths import child_segments, layer_paths
+from ..paths import child_segments, find_layer, layer_paths
 from ._trace import forward_caches
-from .attribution import resolve
 from .structure import GATE_NAMES, describe
 
 
@@ -37,6 +36,13 @@ def layer_cache(model: Layer, path: str, caches: dict):
             return None
         cache, anchor = cache[segments.index(segment)], f"{anchor}/{segment}"
     return cache
+
+
+def _full_path(model: Layer, layer: str) -> str:
+    """`layer`'s path with the root's name (which may be left off); unknown paths raise, listing them.
+    A path inside a traced unit (a Bidirectional) is fine here: its cache is reached by `layer_cache`."""
+    find_layer(model, layer)
+    return layer if layer in layer_paths(model) else f"{model.name}/{layer}"
 
 
 def _gates_of(cache, gates: int):
@@ -78,7 +84,7 @@ def gate_activations(model: Layer, params: PyTree, state: PyTree, x, *, layer: s
     Shapes: x (B, *in_shape) -> each gate (B, T, H).
     """
     found = describe(model, params, state, jnp.asarray(x)).recurrent
-    path = resolve(model, layer, "gate_activations") if layer else next(iter(found), None)
+    path = _full_path(model, layer) if layer else next(iter(found), None)
     if path not in found or found[path] not in GATE_NAMES:
         kinds = {1: "a simple RNN, which has no gates"}
         what = f"{path!r} is {kinds.get(found.get(path), 'not an LSTM or GRU layer')}" if path \

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core import Layer, PyTree
 from . import plots
-from ._sections import SECTIONS, Context, Section
+from ._sections import SECTIONS, Context, Section, section
 from ._trace import run
 from .attribution import class_trace, resolve
 from .structure import Structure, cam_layer, describe
@@ -66,15 +66,15 @@ def write_report(model: Layer, params: PyTree, state: PyTree, images, labels, ou
     s = describe(model, params, state, x)
     cam = _cam_choice(model, params, state, x, s, cam_layer)
     out = Path(out)
-    made = not out.exists()
+    made = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)   # the topmost new folder
     out.mkdir(parents=True, exist_ok=True)
     try:
         t, titles = _titles(model, params, state, x, labels, class_names)
         context = Context(model, params, state, x, labels, titles, t, s, cam, out, steps, units)
-        return _index(out, model, s, [section(context) for section in SECTIONS])
+        return _index(out, model, s, [section(title, context) for title in SECTIONS])
     except BaseException:
-        if made:
-            shutil.rmtree(out, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         raise
 
 
