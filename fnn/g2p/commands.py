@@ -18,7 +18,7 @@ MAX_BEAM = 64
 
 
 def _beam(args) -> int:
-    beam = getattr(args, "beam", None) or 1
+    beam = 1 if getattr(args, "beam", None) is None else args.beam
     if not 1 <= beam <= MAX_BEAM:
         raise UsageError(f"--beam must be in 1..{MAX_BEAM}, got {beam}")
     return beam
