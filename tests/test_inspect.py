@@ -2,6 +2,7 @@
 that the right answer is known; the gradient-norm profile of 20-layer MLPs; the report for every
 model family (MLP, CNN, residual CNN, LSTM, GRU, ViT), its gates and attention against numpy,
 and `fnn inspect`'s refusals."""
+import functools
 import json
 import re
 import sys
@@ -490,6 +491,7 @@ def test_attention_rollout_equals_numpy():
 
 
 # ------------------------------------------------------------ refusals leave nothing behind
+@functools.cache
 def _mlp_setup():
     model = _family("mlp")
     _, params, state = model.init(jax.random.PRNGKey(0), (SIZE, SIZE, 1))
@@ -514,6 +516,37 @@ def test_write_report_refuses_before_making_the_folder(tmp_path, monkeypatch):
         fi.write_report(model, params, state, x, labels, out)
     assert "\n" not in str(err.value) and "pip install -e '.[plot]'" in str(err.value)
     assert not out.exists()
+
+
+def test_a_section_that_fails_is_one_line_and_a_failed_report_leaves_nothing(tmp_path, monkeypatch):
+    from fnn.inspect import _sections, plots
+    model, params, state = _mlp_setup()
+    x, labels = _images()
+
+    def odd(context):
+        raise ValueError("a layout nobody foresaw\nsecond line")
+    monkeypatch.setitem(_sections.SECTIONS, "First-layer weights", odd)
+    page = fi.write_report(model, params, state, x, labels, tmp_path / "page", steps=1).read_text()
+    assert '<p class="na">First-layer weights: not drawn for this model (ValueError: a layout nobody ' \
+           'foresaw)</p>' in page
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(plots, "plot_attributions", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        fi.write_report(model, params, state, x, labels, tmp_path / "new" / "inspect", steps=1)
+    assert not (tmp_path / "new").exists()
+
+
+def test_gate_activations_inside_a_bidirectional_layer():
+    """The forward direction's gates, reached through the Bidirectional unit's cache."""
+    model = fnn.serial(L.Bidirectional(L.LSTM(3)), L.Dense(2), name="bi")
+    params, state = _f64(model, (5, 2))
+    x = jax.random.normal(jax.random.PRNGKey(9), (2, 5, 2), jnp.float64)
+    gates = fi.gate_activations(model, params, state, x, layer="Bidirectional/forward")
+    expected = _numpy_gates("lstm", params[0]["forward"], np.asarray(x))
+    for name in expected:
+        np.testing.assert_allclose(gates[name], expected[name], rtol=1e-12, atol=1e-14)
 
 
 def _run_dir(tmp_path, model):
