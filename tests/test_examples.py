@@ -4,6 +4,7 @@
 Each run is a subprocess, `python examples/X.py <tiny budget> --out DIR`, from an empty working
 directory. The heavier ones are marked slow (`pytest -m "not slow"` leaves them out).
 """
+import importlib.util
 import json
 import os
 import re
@@ -51,11 +52,7 @@ def run(script, *args, cwd, timeout=600):
 
 
 def has(module):
-    try:
-        __import__(module)
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec(module) is not None
 
 
 def test_every_example_has_a_row():
