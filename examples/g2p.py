@@ -31,24 +31,39 @@ def parse_args() -> argparse.Namespace:
     parser = _common.parser(__doc__, out=NEXT_FREE, limit=None, limit_help="training words", epochs=10,
                             small="python examples/g2p.py --limit 3000 --epochs 4 --size 64 --batch-size 64 --lr 1e-2 "
                                   "--curve-words 100 --test-words 300 --beam 1")
-    parser.add_argument("--batch-size", type=int, default=256, help="(default: 256)")
+    parser.add_argument("--batch-size", type=int, default=None, help="(default: 256, or --limit if smaller)")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate (default: 3e-3 lstm, 2e-3 transformer)")
     g2p.add_train_arguments(parser)        # --model, --size, --layers, --dropout, --minutes, ...
     parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--beam", type=int, default=5, metavar="K",
                         help="after training: beam search of width K on --beam-words held-out words (1: skip)")
-    parser.add_argument("--beam-words", type=int, default=1000, metavar="N", help="(default: 1000)")
+    parser.add_argument("--beam-words", type=int, default=None, metavar="N",
+                        help="(default: 1000, or --limit if smaller)")
     args = parser.parse_args()
     if args.resume:                        # resuming: the run's own settings, except those given now
         for action in parser._actions:
             if action.dest not in ("resume", "help") and not any(
                     a == o or a.startswith(o + "=") for a in sys.argv[1:] for o in action.option_strings):
                 args.__dict__.pop(action.dest, None)
-        args.beam, args.beam_words = getattr(args, "beam", 5), getattr(args, "beam_words", 1000)
+        args.beam, args.beam_words = getattr(args, "beam", 5), getattr(args, "beam_words", None)
+    _scale_to_limit(args)
     args.out = None if str(getattr(args, "out", NEXT_FREE)) == NEXT_FREE else args.out
     args.overwrite, args.no_progress, args.prog = False, not sys.stderr.isatty(), "fnn"
     return args
+
+
+def _scale_to_limit(args: argparse.Namespace) -> None:
+    """A small run (--limit N training words) decodes at most N held-out words at each stage unless
+    told otherwise, and its batch holds at most N pronunciations: tiny budgets stay tiny."""
+    n = getattr(args, "limit", None)
+    if getattr(args, "batch_size", 0) is None:
+        args.batch_size = min(256, n or 256)
+    args.beam_words = args.beam_words or min(1000, n or 1000)
+    if n is not None:
+        for name, full in (("curve_words", 500), ("test_words", None)):
+            if not hasattr(args, name):
+                setattr(args, name, n if full is None else min(full, n))
 
 
 def main() -> int:
