@@ -103,16 +103,19 @@ def inspect_run(args) -> int:
     from ..run_config import RunError, UsageError
     if args.images < 1:
         raise UsageError(f"--images must be at least 1, got {args.images}")
+    try:
+        plots._pyplot()
+    except MissingDependency as err:
+        raise UsageError(str(err)) from None
     cfg, model, params, state, _ = runs.load_run(args.run_dir, args.checkpoint)
     try:
         images, labels = data.load_dataset(cfg["dataset"], "test", data_dir=args.data_dir)
     except (FileNotFoundError, ValueError, OSError) as err:
         raise RunError(str(err)) from None
     x = jnp.asarray(images[:args.images])
-    try:                            # matplotlib, then a --layer not in the model or without spatial axes
-        plots._pyplot()
+    try:                            # a --layer not in the model, or without spatial axes
         _cam_choice(model, params, state, x, describe(model, params, state, x), args.layer)
-    except (ValueError, MissingDependency) as err:
+    except ValueError as err:
         raise UsageError(str(err)) from None
     index = write_report(model, params, state, x, labels[:args.images], args.out or Path(args.run_dir) / "inspect",
                          class_names=data.CLASS_NAMES.get(cfg["dataset"]), cam_layer=args.layer)
