@@ -102,7 +102,8 @@ def _run_commands(sub) -> None:
                    help="test set, the examples trained on, or the held-out validation examples (default: test)")
     _beam_argument(e)
     e.add_argument("--limit", type=int, default=None, metavar="N",   # g2p: decoding every word takes minutes
-                   help="g2p runs: N words spread over the split (default: all of them)")
+                   help="evaluate N examples of the split only: the first N images, or for g2p runs N words "
+                        "spread over the split (default: all of them)")
     r = sub.add_parser("predict", help="classify your own images (PNG/JPEG or .npy) with a trained run, "
                                        "or spell words with a g2p run")
     _run_arguments(r)

@@ -290,11 +290,16 @@ def evaluate_run(args) -> int:
     chosen = {"test": test_set, "train": fit_set, "val": val_set}[args.split]
     if chosen is None:
         raise UsageError(f"--split val: {run_dir} held out no validation examples (--val-size 0)")
+    if getattr(args, "limit", None) is not None:
+        if args.limit < 1:
+            raise UsageError(f"--limit must be a positive integer, got {args.limit}")
+        chosen = (chosen[0][:args.limit], chosen[1][:args.limit])
     result = evaluate(run.model, params, state, chosen, loss=losses.softmax_cross_entropy)
     which = (f"best checkpoint (epoch {epoch}, lowest {meta.get('criterion', 'loss')})"
              if args.checkpoint == "best" else f"last checkpoint (epoch {epoch})")
+    of = f" ({len(chosen[1])} examples)" if getattr(args, "limit", None) else ""
     print(f"{run_dir}: {which}: {args.split} accuracy {result['accuracy']:.4f}, "
-          f"{args.split} loss {result['loss']:.4f} (cross-entropy, no smoothing)")
+          f"{args.split} loss {result['loss']:.4f} (cross-entropy, no smoothing){of}")
     return 0 if math.isfinite(result["loss"]) else 1
 
 
