@@ -193,6 +193,9 @@ def _dispatch(args) -> int:
     task = args.task if args.command == "train" else _run_task(Path(args.run_dir))
     if task == "g2p":
         g2p = _g2p()
+        if args.command == "train":
+            from .runs import device_line
+            print(device_line(), flush=True)                        # as every `fnn train` does, first
         return {"train": g2p.train, "evaluate": g2p.evaluate_run, "predict": g2p.predict_run,
                 "inspect": g2p.inspect_run}[args.command](args)
     if getattr(args, "beam", None) is not None:

@@ -325,13 +325,14 @@ class _FakeG2P:
         parser.add_argument("--size", type=int, default=256, help="(default: 256)")
 
 
-def test_g2p_runs_go_to_fnn_g2p(tmp_path, monkeypatch):
+def test_g2p_runs_go_to_fnn_g2p(tmp_path, monkeypatch, capsys):
     fake = _FakeG2P()
     monkeypatch.setitem(sys.modules, "fnn.g2p", fake)
     run = tmp_path / "g2p-001"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"task": "g2p", "model": "lstm"}))
     assert main(["train", "--task", "g2p", "--size", "64", "--epochs", "2"], prog="fnn") == 0
+    assert capsys.readouterr().out.startswith(f"device: {jax.devices()[0].platform} (")
     assert main(["predict", str(run), "hello", "world", "--beam", "5"], prog="fnn") == 0
     assert main(["evaluate", str(run), "--beam", "3"], prog="fnn") == 0
     assert main(["train", "--resume", str(run), "--epochs", "4"], prog="fnn") == 0
