@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._optional import require
+
 # panel -> (history key, legend label); the objective is drawn dashed when the history has one
 # (fit(report_loss=...) reports plain losses and keeps the optimised one, e.g. with label smoothing)
 CURVES = {"loss": (("train_loss", "train"), ("val_loss", "val"), ("train_objective", "train objective")),
@@ -11,7 +13,7 @@ CURVES = {"loss": (("train_loss", "train"), ("val_loss", "val"), ("train_objecti
 
 def plot_history(history: dict, path: str | Path) -> Path:
     """Loss and accuracy per epoch (train and validation) side by side, saved as a PNG."""
-    import matplotlib
+    matplotlib = require("matplotlib", extra="plot", purpose="plot_history")   # one line if it is missing
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
