@@ -187,6 +187,11 @@ def test_a_damaged_checkpoint_is_one_line(copy, monkeypatch, capsys):
     path.write_bytes(raw[:-7] + bytes([raw[-7] ^ 4]) + raw[-6:])          # one bit in the tensor data
     done = fnn_cli("evaluate", copy)
     assert done.returncode == 1 and f"{path} is corrupt: its contents do not match" in one_line(done.stderr)
+    np.save(copy / "image.npy", np.zeros((28, 28), np.float32))
+    for argv in (["predict", str(copy), str(copy / "image.npy")], ["inspect", str(copy), "--images", "1"],
+                 ["train", "--resume", str(copy), "--epochs", "2"]):
+        assert main(argv, prog="fnn") == 1, argv                          # checked before anything is read
+        assert f"{path} is corrupt: its contents do not match" in one_line(capsys.readouterr().err), argv
     for content, what in ((raw[: len(raw) // 2], "is not a readable checkpoint"), (b"", "is empty")):
         path.write_bytes(content)
         assert main(["evaluate", str(copy)], prog="fnn") == 1
