@@ -1,6 +1,4 @@
 """Bad input gets one sentence naming the learner; predict works under jax.jit; fnn.classic's door."""
-import re
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -92,10 +90,3 @@ def test_public_door():
                                        "gaussian_nb", "multinomial_nb", "perceptron"]
     for name in classic.__all__[1:]:
         assert isinstance(getattr(classic, name)(), classic.Learner)
-
-
-def test_readme_api_list_matches_all():
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = re.search(r"<!-- api:fnn\.classic -->(.*?)<!-- /api -->", text, re.S)
-    assert block, "README has no API list for fnn.classic"
-    assert sorted(re.findall(r"`([A-Za-z_]\w*)`", block.group(1))) == sorted(classic.__all__)
