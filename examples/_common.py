@@ -71,6 +71,17 @@ def check_budget(*, limit: int | None = None, batch_size: int | None = None,
         refuse(f"this budget gives {steps} training steps: raise --limit or --epochs")
 
 
+def load_fashion_mnist(limit: int | None):
+    """((x, y) of the first `limit` training images, (x, y) of the test set); a missing data set
+    ends the script in one line saying how to install it."""
+    import fnn
+    try:
+        x, y = fnn.data.load_dataset("fashion-mnist", "train")
+        return (x[:limit], y[:limit]), fnn.data.load_dataset("fashion-mnist", "test")
+    except FileNotFoundError as err:
+        refuse(str(err))
+
+
 def out_dir(args: argparse.Namespace) -> Path:
     """`args.out`, created if needed: call it just before writing the first file."""
     args.out.mkdir(parents=True, exist_ok=True)

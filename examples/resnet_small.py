@@ -18,15 +18,6 @@ from fnn.gradcheck import relative_error
 BATCH = 128
 
 
-def load(limit):
-    """The first `limit` training images and the test set; a missing data set ends the script in one line."""
-    try:
-        x, y = fnn.data.load_dataset("fashion-mnist", "train")
-        return (x[:limit], y[:limit]), fnn.data.load_dataset("fashion-mnist", "test")
-    except FileNotFoundError as err:
-        _common.refuse(str(err))
-
-
 def main():
     parser = _common.parser(__doc__, out="runs/resnet_small", limit=4096, epochs=2,
                             small="python examples/resnet_small.py --limit 1024 --epochs 1")
@@ -34,7 +25,7 @@ def main():
     parser.add_argument("--grads", default="manual", choices=["autodiff", "manual"], help="(default: manual)")
     args = parser.parse_args()
     _common.check_budget(limit=args.limit, batch_size=BATCH, epochs=args.epochs)
-    (x_train, y_train), (x_test, y_test) = load(args.limit)
+    (x_train, y_train), (x_test, y_test) = _common.load_fashion_mnist(args.limit)
     model = fnn.models.resnet_small(width=args.width)          # 28x28x16 -> 14x14x32 -> 7x7x64 -> 10
     _, params, state = model.init(jax.random.PRNGKey(args.seed), (28, 28, 1))
     print(fnn.summary(model, (28, 28, 1)))

@@ -12,15 +12,6 @@ import fnn
 BATCH = 128
 
 
-def load(limit):
-    """The first `limit` training images and the test set; a missing data set ends the script in one line."""
-    try:
-        x, y = fnn.data.load_dataset("fashion-mnist", "train")
-        return (x[:limit], y[:limit]), fnn.data.load_dataset("fashion-mnist", "test")
-    except FileNotFoundError as err:
-        _common.refuse(str(err))
-
-
 def main():
     parser = _common.parser(__doc__, out="runs/sequence_classifier", limit=None, epochs=10,
                             small="python examples/sequence_classifier.py --limit 6000 --epochs 1")
@@ -30,7 +21,7 @@ def main():
     parser.add_argument("--grads", default="manual", choices=["autodiff", "manual"], help="(default: manual)")
     args = parser.parse_args()
     _common.check_budget(limit=args.limit, batch_size=args.batch_size, epochs=args.epochs)
-    (x_train, y_train), (x_test, y_test) = load(args.limit)
+    (x_train, y_train), (x_test, y_test) = _common.load_fashion_mnist(args.limit)
 
     model = fnn.models.row_classifier(args.cell, hidden=args.hidden)      # (B, 28, 28, 1) -> (B, 10)
     _, params, state = model.init(jax.random.PRNGKey(args.seed), (28, 28, 1))

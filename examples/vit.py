@@ -16,15 +16,6 @@ import jax
 import fnn
 
 
-def load(limit):
-    """The first `limit` training images and the test set; a missing data set ends the script in one line."""
-    try:
-        x, y = fnn.data.load_dataset("fashion-mnist", "train")
-        return (x[:limit], y[:limit]), fnn.data.load_dataset("fashion-mnist", "test")
-    except FileNotFoundError as err:
-        _common.refuse(str(err))
-
-
 def arguments():
     parser = _common.parser(__doc__, out="runs/vit", limit=None, epochs=20,
                             small="python examples/vit.py --limit 2560 --epochs 1 --depth 1")
@@ -45,7 +36,7 @@ def arguments():
 def main():
     args = arguments()
     _common.check_budget(limit=args.limit, batch_size=args.batch_size, epochs=args.epochs)
-    (x, y), (x_test, y_test) = load(args.limit)
+    (x, y), (x_test, y_test) = _common.load_fashion_mnist(args.limit)
     model = fnn.models.vit(width=args.width, depth=args.depth, heads=args.heads, mlp_dim=args.mlp_dim or 4 * args.width,
                            dropout=args.dropout, flip=args.flip, max_shift=args.max_shift)
     _, params, state = model.init(jax.random.PRNGKey(args.seed), (28, 28, 1))

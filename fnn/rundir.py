@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -67,16 +68,31 @@ def check_out(out: Path, overwrite: bool, prog: str) -> None:
                      f"or add --overwrite to write the run there")
 
 
-def make_run_dir(out: str | None, cfg: dict, overwrite: bool) -> tuple[Path, bool]:
-    """The run directory, and whether this command created it."""
-    if out is None:
-        return next_run_dir(Path("runs"), cfg["model"]), True
-    path, created = Path(out), not Path(out).exists()
-    path.mkdir(parents=True, exist_ok=True)
+def make_run_dir(out: str | None, prefix: str, overwrite: bool) -> tuple[Path, bool]:
+    """The run directory (the next free runs/<prefix>-NNN unless `out`), and whether this command
+    created it; `overwrite` clears the run files already in `out`."""
+    try:
+        if out is None:
+            return next_run_dir(Path("runs"), prefix), True
+        path, created = Path(out), not Path(out).exists()
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create the run directory: {err}") from None
     if overwrite:
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
     return path, created
+
+
+def discard_unfinished(run_dir: Path, created: bool, prog: str) -> int:
+    """Ctrl-C before the first epoch finished: remove the run's files (and the directory this
+    command created, if now empty), say so in one line; returns the exit code 130."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    if created and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+    print(f"{prog} train: interrupted before the first epoch finished; nothing was kept", file=sys.stderr)
+    return 130
 
 
 def atomic_json(path: Path, obj) -> None:

@@ -27,6 +27,7 @@ from .rundir import (  # noqa: F401  (next_run_dir, describe, load_run: the publ
     check_out,
     checkpoint_path,
     describe,
+    discard_unfinished,
     epochs_done,
     load_data,
     load_run,
@@ -78,10 +79,7 @@ def train(args) -> int:
     run = setup(cfg, train_set[0].shape[0] - cfg["val_size"])
     if not distributed.is_main():                                   # process 0 writes the run directory
         return _train_run(cfg, Path(args.out), run, (train_set, test_set), None, args, False)
-    try:
-        run_dir, created = make_run_dir(args.out, cfg, args.overwrite)
-    except OSError as err:
-        raise UsageError(f"cannot create the run directory: {err}") from None
+    run_dir, created = make_run_dir(args.out, cfg["model"], args.overwrite)
     atomic_json(run_dir / "config.json", cfg)
     return _train_run(cfg, run_dir, run, (train_set, test_set), None, args, created)
 
@@ -247,12 +245,7 @@ def interrupted(run_dir: Path, prog: str, created: bool) -> int:
     """Ctrl-C: one line saying which epoch is safe and how to go on; curves of the finished epochs."""
     done = epochs_done(run_dir)
     if done == 0:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        if created and not any(run_dir.iterdir()):
-            run_dir.rmdir()
-        print(f"{prog} train: interrupted before the first epoch finished; nothing was kept", file=sys.stderr)
-        return 130
+        return discard_unfinished(run_dir, created, prog)
     try:
         history = _history_of(run_dir, checkpoint.read_info(run_dir / "checkpoint.safetensors").metadata or {})
         atomic_json(run_dir / "history.json", history)

@@ -2,8 +2,6 @@
 predict, inspect and summary, each taking the parsed command line."""
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ import jax
 from .. import checkpoint, losses, runs
 from ..datasets import cmudict as D
 from ..run_config import RunError, UsageError
+from ..rundir import atomic_json, checkpoint_path, discard_unfinished, epochs_done, make_run_dir, raw_config
 from ..train import fit
 from .recipe import (
     CHANGEABLE_ON_RESUME,
@@ -30,8 +29,6 @@ from .recipe import (
     spread,
     training_loss,
 )
-
-RUN_FILES = ("config.json", "checkpoint.safetensors", "best.safetensors", "history.json")
 
 
 class _Context(NamedTuple):
@@ -50,45 +47,12 @@ class _Replan(Exception):
 
 # ------------------------------------------------------------------ files
 
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 def read_config(run_dir: Path) -> dict:
     """A g2p run's config.json (UsageError: not a run; RunError: unreadable)."""
-    if not (run_dir / "config.json").is_file():
-        raise UsageError(f"{run_dir}: no config.json there (not a run directory)")
-    try:
-        cfg = json.loads((run_dir / "config.json").read_text())
-    except ValueError as err:
-        raise RunError(f"{run_dir / 'config.json'} is not valid JSON ({err})") from None
+    cfg = raw_config(run_dir)
     if not isinstance(cfg, dict) or cfg.get("task") != "g2p" or "letters" not in cfg:
         raise RunError(f"{run_dir / 'config.json'} is not the config of a g2p run")
     return {**RECIPE, **OWN, **cfg}
-
-
-def _make_run_dir(out: str | None, overwrite: bool) -> tuple[Path, bool]:
-    """The run directory (runs/g2p-NNN unless --out), and whether this command created it."""
-    try:
-        if out is None:
-            return runs.next_run_dir(Path("runs"), "g2p"), True
-        path, created = Path(out), not Path(out).exists()
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create the run directory: {err}") from None
-    if overwrite:
-        for name in RUN_FILES:
-            (path / name).unlink(missing_ok=True)
-    return path, created
-
-
-def _checkpoint_path(run_dir: Path, which: str = "last") -> Path:
-    path = run_dir / ("best.safetensors" if which == "best" else "checkpoint.safetensors")
-    if not path.exists():
-        raise UsageError(f"{run_dir}: no {path.name} there (train first)")
-    return path
 
 
 def _load_weights(path: Path, cfg: dict):
@@ -107,7 +71,7 @@ def load_run(run_dir, which: str = "last"):
     """(config, model, params, state, epoch) of a g2p run directory's last or best checkpoint."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
-    model, params, state, _, epoch, _ = _load_weights(_checkpoint_path(run_dir, which), cfg)
+    model, params, state, _, epoch, _ = _load_weights(checkpoint_path(run_dir, which), cfg)
     return cfg, model, params, state, epoch
 
 
@@ -124,9 +88,9 @@ def train(args) -> int:
         runs.check_out(Path(out), overwrite, getattr(args, "prog", "fnn"))
     task = load_task(cfg)
     cfg = {**cfg, "letters": task.letters, "phonemes": task.phonemes}
-    run_dir, created = _make_run_dir(out, overwrite)
+    run_dir, created = make_run_dir(out, "g2p", overwrite)
     args.run_dir = run_dir                 # for a caller that goes on with the run (examples/g2p.py)
-    _atomic_json(run_dir / "config.json", cfg)
+    atomic_json(run_dir / "config.json", cfg)
     return _train_run(cfg, run_dir, task, None, args, created)
 
 
@@ -138,7 +102,7 @@ def _resume(args) -> int:
     given = _changes(args, cfg, run_dir)
     new = {**cfg, **given}
     check(new)
-    done = _epochs_done(run_dir)
+    done = epochs_done(run_dir)
     if new["epochs"] < done:
         raise UsageError(f"--epochs {new['epochs']} is below the {done} epochs {run_dir} has finished")
     planned = new["epochs"] if given or not done else _stored_plan(run_dir, new["epochs"])
@@ -147,7 +111,7 @@ def _resume(args) -> int:
         return 0
     task = load_task(new)
     resumed = _load_weights(run_dir / "checkpoint.safetensors", new)[1:] if done else None
-    _atomic_json(run_dir / "config.json", new)
+    atomic_json(run_dir / "config.json", new)
     return _train_run({**new, "epochs_planned": planned}, run_dir, task, resumed, args, False)
 
 
@@ -167,14 +131,6 @@ def _stored_plan(run_dir: Path, epochs: int) -> int:
     try:
         return int((checkpoint.read_info(run_dir / "checkpoint.safetensors").metadata or {}).get("planned", epochs))
     except (OSError, ValueError, TypeError) as err:
-        raise RunError(str(err).removeprefix("load: ")) from None
-
-
-def _epochs_done(run_dir: Path) -> int:
-    path = run_dir / "checkpoint.safetensors"
-    try:
-        return (checkpoint.read_info(path).step or 0) if path.exists() else 0
-    except (OSError, ValueError) as err:
         raise RunError(str(err).removeprefix("load: ")) from None
 
 
@@ -247,7 +203,7 @@ def _on_epoch(ctx: _Context, epoch, params, state, opt_state, history):
             ctx.plan["best"] = wer
             checkpoint.save_training(ctx.run_dir / "best.safetensors", params, state, opt_state, epoch + 1,
                                      metadata={"criterion": "held-out subset WER", "value": wer, "epoch": epoch + 1})
-        _atomic_json(ctx.run_dir / "history.json", record)
+        atomic_json(ctx.run_dir / "history.json", record)
     print(f"epoch {epoch + 1}/{planned}: loss {history['train_loss'][-1]:.4f}  held-out subset "
           f"({len(ctx.curve_words)} words) WER {wer:.2%} PER {per:.2%}  ({minutes:.1f} min)", flush=True)
     if planned != ctx.plan["planned"]:
@@ -270,7 +226,7 @@ def _final(ctx: _Context, params, state, history: dict, task) -> int:
     wer, per = score_words(ctx.model, params, state, ctx.cfg, words, task.test)
     history = {**history, "test": {"wer": wer, "per": per, "words": len(words), "decoder": "greedy",
                                    "decode_seconds": time.perf_counter() - t0}}
-    _atomic_json(ctx.run_dir / "history.json", history)
+    atomic_json(ctx.run_dir / "history.json", history)
     print(f"held-out WER {wer:.2%}  PER {per:.2%}  (greedy, {len(words)} of {len(task.test)} held-out words)  "
           f"run: {ctx.run_dir}")
     return 0
@@ -278,14 +234,9 @@ def _final(ctx: _Context, params, state, history: dict, task) -> int:
 
 def _interrupted(run_dir: Path, prog: str, created: bool) -> int:
     """Ctrl-C: which epoch is safe and how to go on (nothing kept before the first epoch)."""
-    done = _epochs_done(run_dir)
+    done = epochs_done(run_dir)
     if done == 0:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        if created and not any(run_dir.iterdir()):
-            run_dir.rmdir()
-        print(f"{prog} train: interrupted before the first epoch finished; nothing was kept", file=sys.stderr)
-        return 130
+        return discard_unfinished(run_dir, created, prog)
     print(f"{prog} train: interrupted; epoch {done} was the last to finish and its checkpoint is safe in "
           f"{run_dir}; continue with: {prog} train --task g2p --resume {run_dir}", file=sys.stderr)
     return 130
