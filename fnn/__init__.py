@@ -10,6 +10,7 @@ from . import inspect as inspect
 from . import interop as interop
 from . import layers as layers
 from . import losses as losses
+from . import metrics as metrics
 from . import models as models
 from . import optim as optim
 from . import train as train
@@ -46,6 +47,7 @@ __all__ = [
     "losses",
     "manual",
     "map_paths",
+    "metrics",
     "models",
     "optim",
     "parallel",

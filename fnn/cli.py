@@ -112,8 +112,9 @@ def _run_commands(sub) -> None:
     r.add_argument("--top", type=int, choices=range(1, 11), default=3, metavar="K",
                    help="classes to show per image, 1-10 (default: 3)")
     _beam_argument(r)
-    i = sub.add_parser("inspect", help="Grad-CAM, saliency, integrated gradients, occlusion, filters and "
-                                       "feature maps of a trained run, with an index.html")
+    i = sub.add_parser("inspect", help="the pictures that fit a trained run's model (attributions, Grad-CAM, "
+                                       "filters, first-layer weights, gates, attention maps and rollout, "
+                                       "layer statistics), with an index.html")
     _run_arguments(i)
     i.add_argument("--images", type=int, default=8, metavar="N", help="test images to explain (default: 8)")
     i.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/inspect)")
