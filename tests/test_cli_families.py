@@ -5,6 +5,7 @@ The commands go through `fnn.cli.main` in this process (a subprocess would spend
 JAX), in float32 with JAX's standard promotion, as the `fnn` script runs them.
 """
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -92,3 +93,20 @@ def test_evaluate_predict_and_summary(family_run, small_data, capsys):
     assert 0 <= probabilities[1] <= probabilities[0] <= 1
     code, text, _ = run(capsys, "summary", "--model", model)
     assert code == 0 and text.splitlines()[2].split()[:2] == [model, "(10,)"]
+
+
+# what `fnn inspect` must show for each family's run (the section titles of its index.html)
+INSPECT_SECTIONS = {"mlp": ["Attributions", "First-layer weights"], "cnn": ["Grad-CAM", "Filters"],
+                    "resnet": ["Grad-CAM", "Filters"], "lstm": ["Gate activations", "Saliency over time steps"],
+                    "gru": ["Gate activations"],
+                    "vit": ["Attention per head", "Attention rollout"]}
+
+
+def test_inspect_serves_every_family(family_run, small_data, capsys):
+    model, out = family_run
+    code, text, err = run(capsys, "inspect", out, "--images", "1", "--data-dir", small_data)
+    page = (out / "inspect" / "index.html").read_text()
+    assert code == 0 and err == "" and text.startswith("wrote ")
+    served = set(re.findall(r'<h2 id="s\d+">([^<]+)</h2>\n<p>', page))   # not `<p class="na">` (a reason)
+    for title in INSPECT_SECTIONS[model]:
+        assert title in served, f"{model}: {title!r} is not served in index.html (served: {sorted(served)})"
