@@ -20,7 +20,7 @@ BATCH = 128
 
 def main():
     parser = _common.parser(__doc__, out="runs/resnet_small", limit=4096, epochs=2,
-                            small="python examples/resnet_small.py --limit 1024 --epochs 1")
+                            small="python examples/resnet_small.py --limit 256 --epochs 1")
     parser.add_argument("--width", type=int, default=16, help="the first block's channels (default: 16)")
     parser.add_argument("--grads", default="manual", choices=["autodiff", "manual"], help="(default: manual)")
     args = parser.parse_args()

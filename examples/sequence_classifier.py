@@ -14,7 +14,7 @@ BATCH = 128
 
 def main():
     parser = _common.parser(__doc__, out="runs/sequence_classifier", limit=None, epochs=10,
-                            small="python examples/sequence_classifier.py --limit 6000 --epochs 1")
+                            small="python examples/sequence_classifier.py --limit 256 --epochs 1")
     parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"], help="(default: lstm)")
     parser.add_argument("--hidden", type=int, default=128, help="(default: 128)")
     parser.add_argument("--batch-size", type=int, default=BATCH, help=f"(default: {BATCH})")

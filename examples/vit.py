@@ -18,7 +18,7 @@ import fnn
 
 def arguments():
     parser = _common.parser(__doc__, out="runs/vit", limit=None, epochs=20,
-                            small="python examples/vit.py --limit 2560 --epochs 1 --depth 1")
+                            small="python examples/vit.py --limit 256 --epochs 1")
     parser.add_argument("--width", type=int, default=64, help="token width (default: 64)")
     parser.add_argument("--depth", type=int, default=4, help="encoder blocks (default: 4)")
     parser.add_argument("--heads", type=int, default=4, help="(default: 4)")
