@@ -18,6 +18,9 @@ import pytest
 from fnn import checkpoint
 from fnn.cli import _prog, main
 
+# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("cli")
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("/usr/share/datasets/fashion-mnist")
 needs_data = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")

@@ -17,7 +17,9 @@ from fnn.cli import main
 from fnn.models import MODELS, RECIPES
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
+# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
+pytestmark = [pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed"),
+              pytest.mark.xdist_group("cli_families")]
 NARROW = {"resnet": ["--width", "4"], "vit": ["--width", "8", "--depth", "1", "--heads", "2", "--mlp-dim", "16"],
           "lstm": ["--width", "8"], "gru": ["--width", "8"]}
 

@@ -17,6 +17,9 @@ import pytest
 
 from fnn import distributed
 
+# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("distributed")
+
 SCRIPTS = Path(__file__).parent / "distributed_scripts"
 ROOT = Path(__file__).parent.parent
 TOL = 1e-5

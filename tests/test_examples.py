@@ -103,6 +103,7 @@ def helps(tmp_path_factory):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.xdist_group("example_help")   # one worker: the helps fixture runs once
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_does_no_work(script, helps):
     code, text, written = helps[script]
@@ -110,7 +111,7 @@ def test_help_does_no_work(script, helps):
     assert written == [], f"{script} --help wrote {written}"
 
 
-
+@pytest.mark.xdist_group("example_help")   # one worker: the helps fixture runs once
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_lists_the_shared_flags(script, helps):
     text = helps[script][1]

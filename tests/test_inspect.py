@@ -18,6 +18,9 @@ from fnn import initializers as I
 from fnn import inspect as fi
 from fnn import layers as L
 
+# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("inspect")
+
 LOSS = fnn.losses.softmax_cross_entropy
 
 
