@@ -1,4 +1,4 @@
-"""PyTorch weights in and out, by transposes only (fnn never imports torch).
+"""Per-layer PyTorch weights in and out, by transposes only (fnn never imports torch).
 
 A state_dict goes in as a mapping of names to arrays (NumPy arrays, or CPU tensors,
 which `np.asarray` reads); what comes back for PyTorch is a dict of NumPy arrays that
