@@ -34,6 +34,10 @@ from .embedding import Embedding as Embedding
 from .norm import BatchNorm as BatchNorm
 from .norm import GroupNorm as GroupNorm
 from .norm import LayerNorm as LayerNorm
+from .normalize import IMAGENET_MEAN as IMAGENET_MEAN
+from .normalize import IMAGENET_STD as IMAGENET_STD
+from .normalize import Normalize as Normalize
+from .pooling import AdaptiveAvgPool2D as AdaptiveAvgPool2D
 from .pooling import AvgPool1D as AvgPool1D
 from .pooling import AvgPool2D as AvgPool2D
 from .pooling import GlobalAvgPool as GlobalAvgPool
@@ -69,6 +73,7 @@ __all__ = [
     "Embedding",
     "Bidirectional",
     "Add",
+    "AdaptiveAvgPool2D",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
@@ -87,6 +92,9 @@ __all__ = [
     "GlobalMaxPool",
     "GroupNorm",
     "LayerNorm",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Normalize",
     "LeakyRelu",
     "LogSoftmax",
     "MaxPool1D",

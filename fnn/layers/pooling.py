@@ -1,4 +1,4 @@
-"""Pooling, channels last: MaxPool1D/2D, AvgPool1D/2D, GlobalAvgPool, GlobalMaxPool.
+"""Pooling, channels last: MaxPool1D/2D, AvgPool1D/2D, AdaptiveAvgPool2D, GlobalAvgPool, GlobalMaxPool.
 
 Windows that tile the input (stride == window, no padding: the usual 2x2 / 2)
 run as a reshape and a max or mean, with a mask-based backward; other windows
@@ -162,6 +162,48 @@ def _global_pool(kind: str, *, name: str = "GlobalPool") -> Layer:
     return Layer(init, forward, backward, name)
 
 
+def _bin_means(n: int, out: int) -> np.ndarray:
+    """(out, n) averaging matrix of PyTorch's adaptive bins [floor(i n / out), ceil((i + 1) n / out))."""
+    A = np.zeros((out, n))
+    for i in range(out):
+        start, end = (i * n) // out, -(-((i + 1) * n) // out)
+        A[i, start:end] = 1.0 / (end - start)
+    return A
+
+
+def AdaptiveAvgPool2D(output_size: int | tuple[int, int], *, name: str = "AdaptiveAvgPool2D") -> Layer:
+    """Mean over adaptive bins (torch.nn.AdaptiveAvgPool2d): y[b, i, j, c] = mean of x[b, h, w, c]
+    over h in [floor(i H / oh), ceil((i + 1) H / oh)), w likewise; as matrices y = A_h x A_w^T.
+
+    Shapes: x (B, H, W, C) -> y (B, oh, ow, C), output_size = (oh, ow) or one int for both;
+        any H, W >= 1 (bins overlap or repeat pixels when H < oh); no params.
+    Backward: dx = A_h^T dy A_w (each input gets dy / |bin| of every bin it lies in).
+    """
+    out = as_tuple(output_size, 2, "output_size", name)
+
+    def matrices(x):
+        return [jnp.asarray(_bin_means(n, o), x.dtype) for n, o in zip(x.shape[1:3], out, strict=True)]
+
+    def init(key, in_shape):
+        del key
+        check_example_shape(name, in_shape, "(H, W, C)", rank=3)
+        return (*out, in_shape[-1]), (), ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del params, key, train
+        check_input(name, x)
+        if x.ndim != 4:
+            raise ValueError(f"{name}: expected x of shape (B, H, W, C), got {tuple(x.shape)}")
+        A_h, A_w = matrices(x)
+        return jnp.einsum("ih,bhwc,jw->bijc", A_h, x, A_w), state, x      # backward reads x's shape
+
+    def backward(params, cache, dy):
+        A_h, A_w = matrices(cache)
+        return (), jnp.einsum("ih,bijc,jw->bhwc", A_h, dy, A_w)
+
+    return Layer(init, forward, backward, name)
+
+
 _POOL_DOC = """{n}-D {what} pooling, channels last: {formula}
 
 Shapes: x (B, {sp}, C) -> y (B, {sp_out}, C);  n_out = floor((n + P_lo + P_hi - F) / S) + 1;
@@ -209,6 +251,9 @@ CASES = (
     Case("AvgPool2D-2x3-s1-valid", lambda: AvgPool2D((2, 3), 1), (4, 5, 2)),
     Case("AvgPool1D-2", lambda: AvgPool1D(2), (7, 3)),
     Case("AvgPool1D-3-s1-same", lambda: AvgPool1D(3, 1, "SAME"), (6, 3)),
+    Case("AdaptiveAvgPool2D-down", lambda: AdaptiveAvgPool2D((2, 3)), (5, 7, 2)),
+    Case("AdaptiveAvgPool2D-up", lambda: AdaptiveAvgPool2D(3), (2, 2, 2)),
+    Case("AdaptiveAvgPool2D-1x1", lambda: AdaptiveAvgPool2D(1), (3, 4, 2)),
     Case("GlobalAvgPool", GlobalAvgPool, (3, 4, 2)),
     Case("GlobalMaxPool", GlobalMaxPool, (3, 4, 2)),
     Case("GlobalMaxPool-1d", GlobalMaxPool, (5, 3)),

@@ -126,3 +126,33 @@ def test_bad_hyperparameters_and_in_shapes():
         MaxPool2D(2).init(KEY, (28, 28))
     with pytest.raises(ValueError, match="does not fit"):
         MaxPool2D(4).init(KEY, (3, 3, 1))
+
+
+# ----------------------------------------------------------------- AdaptiveAvgPool2D
+
+@pytest.mark.parametrize("in_hw,out", [((7, 5), (3, 2)), ((2, 3), (7, 7)), ((5, 5), (1, 1)), ((6, 4), (6, 4))])
+def test_adaptive_avg_pool_matches_torch(in_hw, out):
+    """torch.nn.functional.adaptive_avg_pool2d is the oracle: values and (autograd) input gradients."""
+    torch = pytest.importorskip("torch")
+    from fnn.layers.pooling import AdaptiveAvgPool2D
+    layer = AdaptiveAvgPool2D(out)
+    x, dy = RNG.normal(size=(2, *in_hw, 3)), RNG.normal(size=(2, *out, 3))
+    y, _, cache = layer.forward((), (), jnp.asarray(x))
+    _, dx = layer.backward((), cache, jnp.asarray(dy))
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = torch.nn.functional.adaptive_avg_pool2d(xt, out)
+    yt.backward(torch.tensor(dy.transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(y, yt.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+
+
+def test_adaptive_avg_pool_hand_computed_and_errors():
+    from fnn.layers.pooling import AdaptiveAvgPool2D
+    x = jnp.arange(5.0).reshape(1, 1, 5, 1)            # W = 5 into 2 bins: [0, 3) and [2, 5)
+    y, _ = AdaptiveAvgPool2D((1, 2)).apply((), (), x)
+    np.testing.assert_allclose(y.reshape(-1), [1.0, 3.0])
+    assert AdaptiveAvgPool2D(7).init(KEY, (1, 1, 4))[0] == (7, 7, 4)
+    with pytest.raises(ValueError, match="AdaptiveAvgPool2D: output_size must be a positive int or 2"):
+        AdaptiveAvgPool2D((7, 0))
+    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2D: expected x of shape \(B, H, W, C\), got \(2, 5, 3\)"):
+        AdaptiveAvgPool2D(2).apply((), (), jnp.zeros((2, 5, 3)))
