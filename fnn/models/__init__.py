@@ -20,6 +20,13 @@ from .seq2seq import greedy as greedy
 from .sequence import gru as gru
 from .sequence import lstm as lstm
 from .sequence import row_classifier as row_classifier
+from .torchvision import alexnet as alexnet
+from .torchvision import resnet as resnet
+from .torchvision import resnet18 as resnet18
+from .torchvision import resnet34 as resnet34
+from .torchvision import vgg as vgg
+from .torchvision import vgg11 as vgg11
+from .torchvision import vgg16 as vgg16
 from .vision import cnn as cnn
 from .vision import mlp as mlp
 from .vision import residual_block as residual_block
@@ -28,7 +35,8 @@ from .vision import vit as vit
 
 __all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE",
            "attention_weights", "beam_search", "cnn", "default_val_size", "greedy", "gru", "lstm", "mlp",
-           "residual_block", "resnet_small", "row_classifier", "vit"]
+           "residual_block", "resnet_small", "row_classifier", "vit",
+           "alexnet", "resnet", "resnet18", "resnet34", "vgg", "vgg11", "vgg16"]   # torchvision's (ImageNet)
 
 # `fnn train --model NAME`: every Fashion-MNIST family, (28, 28, 1) images -> 10 logits
 MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet_small, "vit": vit, "lstm": lstm, "gru": gru}
