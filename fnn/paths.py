@@ -12,6 +12,7 @@ layer's own tree: `"mlp/Dense_2/W"`.
     find_layer(model, path)            -> the Layer (an error lists the paths and the closest)
     map_paths(model, fn)(params)       -> params-shaped tree of fn(parameter path)
     select(model, *patterns)(params)   -> params-shaped tree of bools, for masks (freeze, ...)
+    replace(model, path, new_layer, params, state, in_shape=, key=) -> (model, params, state)
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 import jax
 
-from .core import Layer, PyTree
+from .core import Layer, PyTree, manual
 
 
 def child_segments(children: tuple[Layer, ...]) -> tuple[str, ...]:
@@ -134,3 +135,120 @@ def select(model: Layer, *patterns: str | Callable[[str], bool]) -> Callable[[Py
                 find_layer(model, pattern)      # raises, listing the paths and the closest
         return map_paths(model, hit)(params)
     return mask
+
+
+# ----------------------------------------------------------------- replace
+
+def _full_path(model: Layer, path: str) -> str:
+    """`path` as a key of `layer_paths(model)` (the root's name may be left off)."""
+    find_layer(model, path)                     # raises, listing the paths and the closest
+    return path if path in layer_paths(model) else f"{model.name}/{path}"
+
+
+def _remake(layer: Layer, children: tuple, path: str) -> Layer:
+    """The combinator `layer` built again around `children`. Layers hold their children in
+    closures, so this calls the factory that made `layer`, read from its `init` (`serial`,
+    `parallel`, `residual`), and wraps the result as `layer` was (`Frozen`, `manual`)."""
+    # paths sits under the layers (they import it), so the combinators are imported on use
+    from .layers import combinators
+    made_by = layer.init.__qualname__.split(".")[0] if layer.init.__module__ == combinators.__name__ else ""
+    if made_by in ("serial", "parallel"):
+        made = getattr(combinators, made_by)(*children, name=layer.name)
+    elif made_by == "residual":
+        made = combinators.residual(children[0], children[1] if len(children) > 1 else None, name=layer.name)
+    else:
+        raise ValueError(f"replace: cannot rebuild {path} around a new child: replace works inside "
+                         f"serial, parallel and residual (and Frozen of them), and {path} is none of them")
+    wrapper = layer.forward.__qualname__.split(".")[0]
+    if wrapper == "Frozen":
+        return combinators.Frozen(made, name=layer.name)
+    return manual(made) if wrapper == "manual" else made
+
+
+def _rebuilt(layer: Layer, segments: list, new: Layer, path: str) -> Layer:
+    """`layer` with its descendant at `segments` (child segments from `layer` down) set to `new`."""
+    if not segments:
+        return new
+    i = child_segments(layer.children).index(segments[0])
+    children = list(layer.children)
+    children[i] = _rebuilt(children[i], segments[1:], new, f"{path}/{segments[0]}")
+    return _remake(layer, tuple(children), path)
+
+
+def _put(layer: Layer, tree, segments: list, sub):
+    """`tree` (params or state of `layer`) with the part of the descendant at `segments` set to `sub`;
+    every other part is kept as it is (the same arrays)."""
+    if not segments:
+        return sub
+    i = child_segments(layer.children).index(segments[0])
+    if isinstance(tree, dict):
+        return {**tree, segments[0]: _put(layer.children[i], tree[segments[0]], segments[1:], sub)}
+    items = list(tree)
+    items[i] = _put(layer.children[i], items[i], segments[1:], sub)
+    return tuple(items)
+
+
+def _shapes_around(model: Layer, segments: list, path: str, in_shape, key) -> tuple:
+    """(input shape, output shape) of the layer at `path` inside `model` fed examples of `in_shape`."""
+    seen: dict = {}
+    old = find_layer(model, path)
+
+    def init(k, shape):
+        seen["in"] = shape
+        out = old.init(k, shape)
+        seen["out"] = out[0]
+        return out
+    probe = _rebuilt(model, segments, old._replace(init=init), model.name)
+    jax.eval_shape(lambda k: probe.init(k, in_shape), key)
+    return seen["in"], seen["out"]
+
+
+def _check_fits(model: Layer, params, state, in_shape, key, what: str) -> None:
+    """Raise when `params`/`state` are not what `model.init` makes for `in_shape`, naming the first
+    parameter that differs (a layer after the replaced one that no longer fits its input)."""
+    try:
+        _, want_params, want_state = jax.eval_shape(lambda k: model.init(k, in_shape), key)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"replace: {what}, and the layers after it do not accept that: {err}") from err
+    names = jax.tree.leaves(map_paths(model, lambda p: p)(want_params))
+    for tree, want, kind in ((params, want_params, "parameter"), (state, want_state, "state")):
+        have = [jax.ShapeDtypeStruct(jax.numpy.shape(a), a.dtype) for a in jax.tree.leaves(tree)]
+        need = jax.tree.leaves(want)
+        for i, (h, n) in enumerate(zip(have, need)):
+            if h.shape != n.shape:
+                where = names[i] if kind == "parameter" and i < len(names) else f"{kind} leaf {i}"
+                raise ValueError(f"replace: {what}, so the layers after it no longer fit: {where} is "
+                                 f"{h.shape} but the new model needs {n.shape}; replace that layer too")
+        if jax.tree.structure(tree) != jax.tree.structure(want):
+            raise ValueError(f"replace: {what}, and the {kind} tree no longer fits the new model")
+
+
+def replace(model: Layer, path: str, new_layer: Layer, params: PyTree, state: PyTree, *,
+            in_shape, key: jax.Array) -> tuple[Layer, PyTree, PyTree]:
+    """`(new_model, new_params, new_state)`: `model` with the layer at `path` (`"head"`,
+    `"cnn/Dense_2"`; the root's name may be left off) replaced by `new_layer`.
+
+    `in_shape` is the shape of ONE example of the model's input (as for `model.init`);
+    `new_layer` is initialised with `key` on the shape the old layer received there. Every
+    other layer keeps its params and state (the same arrays). Unknown paths raise, listing
+    the model's paths; so does a new layer whose output no longer fits the layers after it.
+    Works inside `serial`, `parallel` and `residual` (and `Frozen` of them), which it rebuilds.
+        model, params, state = fnn.paths.replace(model, "head", L.Dense(10), params, state,
+                                                 in_shape=(28, 28, 1), key=key)
+    """
+    if not isinstance(new_layer, Layer):
+        raise TypeError(f"replace: new_layer must be a Layer, got {type(new_layer).__name__}")
+    full = _full_path(model, path)
+    segments = full.split("/")[1:]
+    if not segments:
+        raise ValueError(f"replace: {path!r} is the whole model; give the path of a layer inside it, "
+                         f"one of {', '.join(list(layer_paths(model))[1:])}")
+    before, old_out = _shapes_around(model, segments, full, in_shape, key)
+    new_out, new_params, new_state = new_layer.init(key, before)
+    new_model = _rebuilt(model, segments, new_layer, model.name)
+    params = _put(model, params, segments, new_params)
+    state = _put(model, state, segments, new_state)
+    what = (f"{full} now outputs {tuple(new_out)} instead of {tuple(old_out)}" if tuple(new_out) != tuple(old_out)
+            else f"{full} was replaced")
+    _check_fits(new_model, params, state, in_shape, key, what)
+    return new_model, params, state

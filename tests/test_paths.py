@@ -92,3 +92,59 @@ def test_summary_lists_paths():
     _, params, _ = _init(_model())
     total = sum(np.size(a) for a in jax.tree.leaves(params))
     assert f"Total params: {total:,}" in text
+
+
+KEY = jax.random.PRNGKey(3)
+
+
+def test_replace_head_keeps_every_other_array():
+    model = _model()
+    _, params, state = _init(model)
+    new, p, s = fnn.paths.replace(model, "Dense", L.Dense(7), params, state, in_shape=(2, 2), key=KEY)
+    assert p[0] is params[0] and p[1] is params[1] and s[:2] == state[:2]
+    assert p[2]["W"].shape == (5, 7)
+    np.testing.assert_array_equal(p[2]["W"], L.Dense(7).init(KEY, (5,))[1]["W"])   # initialised with key
+    assert list(fnn.layer_paths(new)) == list(fnn.layer_paths(model))
+    y, _ = new.apply(p, s, jnp.ones((4, 2, 2), jnp.float32))
+    assert y.shape == (4, 7)
+
+
+def test_replace_inside_residual_and_frozen_keeps_the_wrappers():
+    trunk = fnn.serial(L.Dense(4), L.Dropout(0.5), L.Dense(4), name="trunk")
+    model = fnn.serial(L.Frozen(trunk), fnn.residual(fnn.serial(L.Dense(4), L.Tanh())), L.Dense(2), name="m")
+    _, params, state = model.init(jax.random.PRNGKey(0), (4,))
+    new, p, s = fnn.paths.replace(model, "m/trunk/Dense_2", L.Dense(4, name="swap"), params, state,
+                                  in_shape=(4,), key=KEY)
+    assert "m/trunk/swap" in fnn.layer_paths(new) and p[0][0] is params[0][0] and p[1] is params[1]
+    x = jnp.ones((3, 4), jnp.float32)
+    train, _ = new.apply(p, s, x, key=KEY, train=True)
+    test, _ = new.apply(p, s, x)
+    np.testing.assert_array_equal(train, test)           # the trunk still runs frozen (dropout off)
+    new, p, s = fnn.paths.replace(model, "residual/serial/Tanh", L.Relu(), params, state, in_shape=(4,), key=KEY)
+    assert "m/residual/serial/Relu" in fnn.layer_paths(new)
+    assert new.apply(p, s, x)[0].shape == (3, 2)
+
+
+def test_replace_errors_name_the_path_and_the_misfit():
+    model = _model()
+    _, params, state = _init(model)
+    with pytest.raises(ValueError, match=r"no layer at path 'hed'.*net/trunk/Dense_1"):
+        fnn.paths.replace(model, "hed", L.Dense(3), params, state, in_shape=(2, 2), key=KEY)
+    with pytest.raises(ValueError, match=r"replace: net/trunk/Dense_1 now outputs \(7,\) instead of \(6,\), so "
+                                         r"the layers after it no longer fit: net/trunk/Dense_2/W is \(6, 5\) "
+                                         r"but the new model needs \(7, 5\)"):
+        fnn.paths.replace(model, "trunk/Dense_1", L.Dense(7), params, state, in_shape=(2, 2), key=KEY)
+    with pytest.raises(ValueError, match=r"replace: net/residual/serial/Dense now outputs \(4,\).*shortcut"):
+        fnn.paths.replace(model, "residual/serial/Dense", L.Dense(4), params, state, in_shape=(2, 2), key=KEY)
+    with pytest.raises(ValueError, match="replace: 'net' is the whole model"):
+        fnn.paths.replace(model, "net", L.Dense(3), params, state, in_shape=(2, 2), key=KEY)
+    with pytest.raises(TypeError, match="replace: new_layer must be a Layer, got int"):
+        fnn.paths.replace(model, "Dense", 3, params, state, in_shape=(2, 2), key=KEY)
+
+
+def test_replace_refuses_combinators_it_cannot_rebuild():
+    model = fnn.serial(L.TransformerEncoderBlock(8, 2, 16), name="t")
+    _, params, state = model.init(jax.random.PRNGKey(0), (4, 8))
+    child = [p for p in fnn.layer_paths(model) if p.count("/") == 2][0]
+    with pytest.raises(ValueError, match=r"replace: cannot rebuild t/TransformerEncoderBlock"):
+        fnn.paths.replace(model, child, L.LayerNorm(), params, state, in_shape=(4, 8), key=KEY)
