@@ -51,6 +51,7 @@ from .scaling import scale_by_rss as scale_by_rss
 from .scaling import trace as trace
 from .schedules import constant as constant
 from .schedules import cosine_decay as cosine_decay
+from .schedules import cosine_warm_restarts as cosine_warm_restarts
 from .schedules import exponential_decay as exponential_decay
 from .schedules import linear_schedule as linear_schedule
 from .schedules import one_cycle as one_cycle
@@ -83,7 +84,7 @@ __all__ = [
     "scale_by_learning_rate", "scale", "clip_by_global_norm", "clip_by_value", "global_norm",
     "add_decayed_weights", "decay_mask", "scale_by_trust_ratio", "reduce_on_plateau", "masked",
     "freeze", "partition", "multi_steps", "constant", "linear_schedule", "step_decay",
-    "exponential_decay", "cosine_decay", "warmup_cosine", "one_cycle", "piecewise_constant",
+    "exponential_decay", "cosine_decay", "cosine_warm_restarts", "warmup_cosine", "one_cycle", "piecewise_constant",
     # states
     "ScaleByAdamState", "ScaleByAmsgradState", "ScaleByBeliefState", "ScaleByNadamState",
     "ScaleByRmsState", "ScaleByRssState", "ScaleByLionState", "TraceState", "EmaState",

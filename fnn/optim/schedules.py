@@ -134,3 +134,29 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
         values.append(value)
     table, edges = jnp.asarray(values, float_dtype()), jnp.asarray([b for b, _ in pairs], float_dtype())
     return lambda count: table[jnp.sum(_steps(count) >= edges)]
+
+
+def cosine_warm_restarts(init_value: float, decay_steps: int, period_factor: int = 1,
+                         end_value: float = 0.0) -> Schedule:
+    """SGDR (Loshchilov & Hutter 2017): cosine decay from init_value to end_value over a period,
+    then a restart; period i lasts decay_steps period_factor^i steps. Within a period,
+    lr(t) = end_value + (init_value - end_value) (1 + cos(pi t_cur / T_i)) / 2. Equals PyTorch's
+    CosineAnnealingWarmRestarts(T_0=decay_steps, T_mult=period_factor, eta_min=end_value) step by step."""
+    check_ranges("cosine_warm_restarts", init_value=(init_value, "[0, inf)"), end_value=(end_value, "[0, inf)"))
+    check_int("cosine_warm_restarts", "decay_steps", decay_steps, 1)
+    check_int("cosine_warm_restarts", "period_factor", period_factor, 1)
+    starts, length = [0], decay_steps          # the restarts below 2^31 (exact ints, no float log)
+    while period_factor > 1 and starts[-1] + length < 2**31:
+        starts.append(starts[-1] + length)
+        length *= period_factor
+    edges = jnp.asarray(starts, jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    periods = jnp.asarray([decay_steps * period_factor ** i for i in range(len(starts))], float_dtype())
+
+    def schedule(count):
+        t = jnp.asarray(count).astype(edges.dtype)
+        if period_factor == 1:
+            return _cosine(init_value, end_value, (t % decay_steps).astype(float_dtype()) / decay_steps)
+        i = jnp.sum(t >= edges) - 1
+        return _cosine(init_value, end_value, (t - edges[i]).astype(float_dtype()) / periods[i])
+
+    return schedule

@@ -97,3 +97,28 @@ def test_optax_argument_names_pass_across_unchanged():
 def test_bad_arguments_raise_when_built(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("decay_steps, period_factor, end_value", [(10, 1, 0.0), (7, 2, 1e-3), (5, 3, 0.01)])
+def test_cosine_warm_restarts_equals_pytorch_step_by_step(decay_steps, period_factor, end_value):
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    sgd = torch.optim.SGD([p], lr=0.1)
+    sgdr = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(sgd, T_0=decay_steps, T_mult=period_factor,
+                                                                eta_min=end_value)
+    theirs = []
+    for _ in range(400):
+        theirs.append(sgd.param_groups[0]["lr"])
+        sgd.step()
+        sgdr.step()
+    ours = fo.cosine_warm_restarts(0.1, decay_steps, period_factor, end_value)
+    values = np.asarray(jax.jit(jax.vmap(ours))(jnp.arange(400, dtype=jnp.int32)))
+    np.testing.assert_allclose(values, theirs, rtol=0, atol=1e-15)
+    assert values[0] == pytest.approx(0.1) and float(ours(decay_steps)) == pytest.approx(0.1)   # a restart
+
+
+def test_cosine_warm_restarts_checks_its_arguments():
+    with pytest.raises(ValueError, match="cosine_warm_restarts: period_factor"):
+        fo.cosine_warm_restarts(0.1, 10, 0)
+    with pytest.raises(ValueError, match="cosine_warm_restarts: decay_steps"):
+        fo.cosine_warm_restarts(0.1, 0)
