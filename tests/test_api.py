@@ -14,7 +14,8 @@ import fnn.optim
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"fnn": fnn, "fnn.activations": fnn.activations, "fnn.layers": fnn.layers,
-            "fnn.losses": fnn.losses, "fnn.optim": fnn.optim, "fnn.distributed": fnn.distributed}
+            "fnn.losses": fnn.losses, "fnn.metrics": fnn.metrics, "fnn.optim": fnn.optim,
+            "fnn.distributed": fnn.distributed}
 AUTODIFF = re.compile(r"jax\.(grad|vjp|jvp|linearize|linear_transpose|value_and_grad)\b|custom_vjp")
 AUTODIFF_ALLOWED = {"fnn/gradcheck.py", "fnn/core.py",      # the oracle, manual()'s wiring,
                     "fnn/train/step.py"}                     # and the step's grads="autodiff"
