@@ -7,6 +7,8 @@ Two formulations of the same maps, chosen by `impl`:
             dx (dy convolved with the flipped kernel, lhs-dilated by the stride).
   "auto"    im2col on CPU (XLA:CPU runs lax.conv far below its matmul rate, and
             slower still inside lax.scan, jax-ml/jax#12868), lax elsewhere.
+Depthwise (groups == C_in) under im2col: y = sum_k view_k * W[k], fused multiply-adds, as
+the grouped matmul would have width 1 (~30x slower on XLA:CPU, as is lax.conv there).
 """
 from __future__ import annotations
 
@@ -82,9 +84,13 @@ def _geometry(sizes, window, stride, padding, dilation, transpose) -> Geometry:
 # changes nothing (nested jit inlines), and an eager call compiles one fused
 # program instead of dozens of one-op kernels (a 10x faster first call).
 
+def _views(x, g: Geometry, window):
+    """One strided view of the padded x per window offset (`window_views`)."""
+    return window_views(pad_input(x, g.pads, g.lhs_dilation), window, g.stride, g.dilation, g.out)
+
+
 def _im2col(x, g: Geometry, window):
-    xp = pad_input(x, g.pads, g.lhs_dilation)
-    return jnp.concatenate(window_views(xp, window, g.stride, g.dilation, g.out), axis=-1)
+    return jnp.concatenate(_views(x, g, window), axis=-1)
 
 
 @functools.partial(jax.jit, static_argnames=("g", "groups"))
@@ -114,6 +120,31 @@ def _im2col_backward(W, patches, dy, g: Geometry, groups):
     dp = dp.reshape(*dy.shape[:-1], len(offsets(window)), -1)
     pieces = [dp[..., i, :] for i in range(dp.shape[-2])]
     dxp = col2im(pieces, g.padded, window, g.stride, g.dilation)               # col2im(dy W^T)
+    return dW, unpad_input(dxp, g.pads, g.lhs_dilation, g.sizes)
+
+
+# ----------------------------------------------------------------- depthwise
+
+@functools.partial(jax.jit, static_argnames=("g",))
+def _depthwise_forward(x, W, g):
+    """groups == C_in, m = C_out / C_in: y[b, o, c m + j] = sum_k xp[b, o S + k D, c] W[k, 0, c m + j]."""
+    views, m = _views(x, g, W.shape[:-2]), W.shape[-1] // x.shape[-1]
+    w = W.reshape(len(views), -1)
+    y = jnp.repeat(views[0], m, axis=-1) * w[0]
+    for v, wk in zip(views[1:], w[1:]):
+        y = y + jnp.repeat(v, m, axis=-1) * wk
+    return y
+
+
+@functools.partial(jax.jit, static_argnames=("g",))
+def _depthwise_backward(x, W, dy, g):
+    """dW[k] = sum_{b,o} xp[b, o S + k D] dy[b, o];  dxp = col2im(dy W[k], summed over the m copies)."""
+    window, (c_in, c_out) = W.shape[:-2], (x.shape[-1], W.shape[-1])
+    views, w, dy2 = _views(x, g, window), W.reshape(-1, c_out), dy.reshape(-1, c_out)
+    dW = jnp.stack([(jnp.repeat(v, c_out // c_in, axis=-1).reshape(-1, c_out) * dy2).sum(axis=0)
+                    for v in views]).reshape(W.shape)
+    pieces = [(dy * wk).reshape(*dy.shape[:-1], c_in, c_out // c_in).sum(axis=-1) for wk in w]
+    dxp = col2im(pieces, g.padded, window, g.stride, g.dilation)
     return dW, unpad_input(dxp, g.pads, g.lhs_dilation, g.sizes)
 
 
@@ -174,10 +205,12 @@ def _arguments(ndim, features, kernel_size, stride, padding, dilation, groups, t
     return window, strides, dilation, padding, impl
 
 
-def _resolve(impl: str) -> str:
+def _resolve(impl: str, groups: int, c_in: int) -> str:
     """"auto" is im2col on CPU, lax elsewhere: decided where the layer runs (when a call is
-    traced), not when it is built, so one model object serves every backend."""
-    return ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
+    traced), not when it is built, so one model object serves every backend. im2col with
+    groups == C_in > 1 runs the element-wise "depthwise" form."""
+    impl = ("im2col" if jax.default_backend() == "cpu" else "lax") if impl == "auto" else impl
+    return "depthwise" if impl == "im2col" and 1 < groups == c_in else impl
 
 
 def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tuple = 1,
@@ -213,8 +246,9 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
             raise ValueError(f"{name}: expected x of shape {expected.replace('C_in', str(c_in))}, "
                              f"got {tuple(x.shape)}")
         g, W = geometry(x.shape[1:-1]), params["W"]
-        if _resolve(impl) == "lax":
-            y, patches = _lax_forward(x, W, g, groups), None
+        mode = _resolve(impl, groups, c_in)
+        if mode != "im2col":
+            y, patches = (_lax_forward(x, W, g, groups) if mode == "lax" else _depthwise_forward(x, W, g)), None
         else:
             y, patches = _im2col_forward(x, W, g, groups)
         return (y + params["b"] if use_bias else y), state, (x, patches)
@@ -224,6 +258,8 @@ def _conv(ndim: int, features: int, kernel_size: int | tuple, stride: int | tupl
         g = geometry(x.shape[1:-1])
         if patches is not None:                          # the forward ran im2col
             dW, dx = _im2col_backward(W, patches, dy, g, groups)
+        elif _resolve(impl, groups, x.shape[-1]) == "depthwise":
+            dW, dx = _depthwise_backward(x, W, dy, g)
         else:
             dW, dx = _lax_grad_W(x, dy, g, W.shape[:-2], groups), _lax_grad_x(W, dy, g, groups)
         dparams = {"W": dW}
@@ -273,6 +309,10 @@ CASES = (   # few distinct shapes: the gradient check compiles its random draws 
     Case("Conv2D-groups2", lambda: Conv2D(2, 3, stride=2, groups=2), (5, 5, 4)),
     Case("Conv2D-cin1", lambda: Conv2D(2, 3), (5, 5, 1)),
     Case("Conv2D-depthwise-s2", lambda: Conv2D(4, 3, stride=2, groups=2), (5, 5, 2)),
+    Case("Conv2D-depthwise-s1", lambda: Conv2D(3, 3, padding=1, groups=3), (5, 5, 3)),
+    Case("Conv2D-depthwise-x2-s2-dil2", lambda: Conv2D(4, 3, stride=2, dilation=2, groups=2), (6, 5, 2)),
+    Case("Conv1D-depthwise-s2", lambda: Conv1D(2, 3, stride=2, groups=2), (7, 2)),
+    Case("ConvTranspose2D-depthwise", lambda: ConvTranspose2D(2, 3, 2, "SAME", groups=2), (3, 3, 2)),
     Case("Conv2D-no-bias", lambda: Conv2D(2, 3, use_bias=False), (5, 5, 2)),
     Case("Conv2D-lax-same-s2", lambda: Conv2D(2, 3, stride=2, impl="lax"), (5, 5, 2)),
     Case("Conv2D-lax-valid-dil2", lambda: Conv2D(2, 3, padding="VALID", dilation=2, impl="lax"), (5, 5, 2)),
