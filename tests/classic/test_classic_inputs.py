@@ -10,7 +10,8 @@ X = np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 0.0], [3.0, 1.0]])
 Y = np.array([0, 1, 0, 1])
 LEARNERS = {"perceptron": classic.perceptron(), "gaussian_nb": classic.gaussian_nb(),
             "multinomial_nb": classic.multinomial_nb(), "bernoulli_nb": classic.bernoulli_nb(),
-            "complement_nb": classic.complement_nb(), "adaboost": classic.adaboost(3)}
+            "complement_nb": classic.complement_nb(), "adaboost": classic.adaboost(3),
+            "linear_svm": classic.linear_svm()}
 NAMES = sorted(LEARNERS)
 
 
@@ -87,6 +88,6 @@ def test_hyperparameters_are_checked_in_the_factory():
 
 def test_public_door():
     assert sorted(classic.__all__) == ["Learner", "adaboost", "bernoulli_nb", "complement_nb",
-                                       "gaussian_nb", "multinomial_nb", "perceptron"]
-    for name in classic.__all__[1:]:
+                                       "gaussian_nb", "linear_svm", "multinomial_nb", "perceptron", "text"]
+    for name in set(classic.__all__) - {"Learner", "text"}:
         assert isinstance(getattr(classic, name)(), classic.Learner)
