@@ -12,7 +12,6 @@ from ._common import Learner, check_x, encode_labels, labels
 from .text import SparseRows
 
 
-
 class _Rows(NamedTuple):
     """How the solver reads the samples: dense rows of x (N, d), or (indices, values) of SparseRows."""
     data: object

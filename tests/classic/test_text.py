@@ -65,7 +65,8 @@ def test_bad_input_names_the_vectorizer():
         text.tfidf().fit("one long string")
     with pytest.raises(TypeError, match="bag_of_words: expected a non-empty list of strings, got an item of type int"):
         text.bag_of_words().fit(["fine", 3])
-    with pytest.raises(ValueError, match=r"tfidf: expected min_df an int count >= 0 or a float share in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"tfidf: expected min_df an int count >= 0 or a float share in \[0, 1\], "
+                                         r"got 1.5"):
         text.tfidf(min_df=1.5)
     with pytest.raises(ValueError, match="bag_of_words: no word is left after min_df=5"):
         text.bag_of_words(min_df=5).fit(CORPUS)
