@@ -84,8 +84,8 @@ def LearnedPositions(*, name: str = "LearnedPositions") -> Layer:
     return _positions(True, name)
 
 
-def _mlp(embed_dim, mlp_dim, dropout):
-    return serial(LayerNorm(), Dense(mlp_dim), Gelu(), Dropout(dropout), Dense(embed_dim), Dropout(dropout),
+def _mlp(embed_dim, mlp_dim, dropout, eps=1e-5):
+    return serial(LayerNorm(eps), Dense(mlp_dim), Gelu(), Dropout(dropout), Dense(embed_dim), Dropout(dropout),
                   name="mlp")
 
 
@@ -113,15 +113,15 @@ def _init_children(name, children, key, in_shape, embed_dim, shapes):
 
 
 def TransformerEncoderBlock(embed_dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.1,
-                            causal: bool = False, name: str = "TransformerEncoderBlock") -> Layer:
+                            causal: bool = False, eps: float = 1e-5, name: str = "TransformerEncoderBlock") -> Layer:
     """Pre-LN block: h = x + Drop(MHA(LN(x), mask)),  y = h + MLP(h),  MLP = Drop(W_2 Drop(GELU(W_1 LN(h)))).
 
     Shapes: x (B, T, E) or (x, mask) -> the same structure;  mask broadcasts to (B, H, T, T).
-    Children (params in this order): LayerNorm, MultiHeadAttention(H, E/H), Dropout, mlp (a serial).
+    Children (params in this order): LayerNorm(eps), MultiHeadAttention(H, E/H), Dropout, mlp (a serial).
     Backward: dh = dy + mlp.backward(dy);  dx = dh + LN.backward(MHA.backward(Drop.backward(dh))).
     """
-    children = (LayerNorm(), MultiHeadAttention(num_heads, _head_dim(name, embed_dim, num_heads), causal=causal),
-                Dropout(dropout), _mlp(embed_dim, mlp_dim, dropout))
+    children = (LayerNorm(eps), MultiHeadAttention(num_heads, _head_dim(name, embed_dim, num_heads), causal=causal),
+                Dropout(dropout), _mlp(embed_dim, mlp_dim, dropout, eps))
     norm, attend, drop, mlp = children
 
     def init(key, in_shape):
