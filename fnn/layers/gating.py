@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import numpy as np
 
-from ..core import Layer
+from ..core import Layer, check_input, require_key
 from ..gradcheck import Case
 from .activation import Relu, Sigmoid, Swish
 from .combinators import _join, parallel, serial
 from .conv import Conv2D
 from .dense import Reshape
+from .dropout import keep_mask
 from .pooling import GlobalAvgPool
 
 
@@ -104,6 +106,37 @@ def squeeze_excitation(channels: int, squeeze_channels: int, *, activation: Call
     return multiply(scale, name=name)
 
 
+def StochasticDepth(rate: float, *, name: str = "stochastic_depth") -> Layer:
+    """Stochastic depth (Huang et al. 2016; torchvision's mode "row"): in training y = x m_b / (1 - rate),
+    one m_b ~ Bernoulli(1 - rate) per example, so a residual branch is kept or dropped whole;
+    y = x in evaluation. `rate` in [0, 1) is the probability of DROPPING the branch.
+
+    Shapes: x (B, ...) -> y (B, ...); no params. Training needs `key`.
+    Backward: dx = dy m_b / (1 - rate) (the same m_b), or dx = dy in evaluation.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name}: rate (the probability of dropping) must lie in [0, 1), got {rate!r}")
+
+    def init(key, in_shape):
+        del key
+        return tuple(in_shape), (), ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del params
+        check_input(name, x)
+        if not train or rate == 0.0:
+            return x, state, None
+        require_key(name, key)
+        keep = keep_mask(key, (x.shape[0],) + (1,) * (x.ndim - 1), rate)
+        scale = jnp.where(keep, 1.0 / (1.0 - rate), 0.0).astype(x.dtype)
+        return x * scale, state, scale
+
+    def backward(params, cache, dy):
+        return (), dy if cache is None else dy * cache
+
+    return Layer(init, forward, backward, name)
+
+
 def _gate():
     return serial(GlobalAvgPool(), Reshape((1, 1, 3)), Sigmoid())
 
@@ -112,5 +145,6 @@ CASES = (
     Case("Multiply-broadcast", lambda: serial(parallel(Identity(), _gate()), Multiply()), (4, 5, 3)),
     Case("Multiply-three", lambda: serial(parallel(Identity(), Sigmoid(), _gate()), Multiply()), (4, 5, 3)),
     Case("multiply-two-branches", lambda: multiply(Conv2D(3, 3), _gate()), (4, 5, 3)),
+    Case("StochasticDepth-train", lambda: StochasticDepth(0.5), (3, 2), train=True, batch=6),
     Case("squeeze_excitation", lambda: squeeze_excitation(3, 2, activation=Swish), (4, 5, 3)),
 )
