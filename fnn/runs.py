@@ -16,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from . import checkpoint, data, distributed, losses
+from . import checkpoint, data, distributed, losses, metrics, report
 from ._optional import MissingDependency, require
 from .run_config import CHANGEABLE_ON_RESUME, SETTINGS, UsageError, check_config, defaults_for, flag
 from .rundir import (  # noqa: F401  (next_run_dir, describe, load_run: the public names of fnn.runs)
@@ -39,7 +39,7 @@ from .rundir import (  # noqa: F401  (next_run_dir, describe, load_run: the publ
     split,
     training_loss,
 )
-from .train import evaluate, fit
+from .train import evaluate, fit, predict
 
 
 class BudgetSpent(Exception):
@@ -272,28 +272,51 @@ def _plot(run_dir: Path, history: dict, quiet: bool = False) -> None:
 # ------------------------------------------------------------ evaluate and predict
 
 def evaluate_run(args) -> int:
-    """`evaluate RUN [--checkpoint last|best] [--split test|train|val]`: accuracy and loss."""
+    """`evaluate RUN [--checkpoint last|best] [--split test|train|val] [--limit N]`: accuracy and loss,
+    then precision, recall, F1 and support per class, and confusion.png in the run directory."""
     run_dir = Path(args.run_dir)
     path = checkpoint_path(run_dir, args.checkpoint)
     cfg = read_config(run_dir)
     run = setup(cfg, cfg["batch_size"])            # the optimizer only as a template: any schedule length
     params, state, _, epoch, meta = load_weights(path, run)
+    x, labels = _evaluated_split(cfg, run, args)
+    logits = predict(run.model, params, state, x)
+    loss, accuracy = float(losses.softmax_cross_entropy(logits, labels)), float(metrics.accuracy(logits, labels))
+    which = (f"best checkpoint (epoch {epoch}, lowest {meta.get('criterion', 'loss')})"
+             if args.checkpoint == "best" else f"last checkpoint (epoch {epoch})")
+    of = f" ({len(labels)} examples)" if getattr(args, "limit", None) else ""
+    print(f"{run_dir}: {which}: {args.split} accuracy {accuracy:.4f}, "
+          f"{args.split} loss {loss:.4f} (cross-entropy, no smoothing){of}")
+    _per_class(run_dir, cfg, labels, np.asarray(logits).argmax(-1), f"{args.split} split, {which}{of}")
+    return 0 if math.isfinite(loss) else 1
+
+
+def _evaluated_split(cfg: dict, run: Setup, args) -> tuple:
+    """(images, labels) of `--split`, the first `--limit` of them when given."""
     train_set, test_set = load_data(cfg, args.data_dir, False)
     fit_set, val_set = split(cfg, train_set, run.key)
     chosen = {"test": test_set, "train": fit_set, "val": val_set}[args.split]
     if chosen is None:
-        raise UsageError(f"--split val: {run_dir} held out no validation examples (--val-size 0)")
+        raise UsageError(f"--split val: {args.run_dir} held out no validation examples (--val-size 0)")
     if getattr(args, "limit", None) is not None:
         if args.limit < 1:
             raise UsageError(f"--limit must be a positive integer, got {args.limit}")
         chosen = (chosen[0][:args.limit], chosen[1][:args.limit])
-    result = evaluate(run.model, params, state, chosen, loss=losses.softmax_cross_entropy)
-    which = (f"best checkpoint (epoch {epoch}, lowest {meta.get('criterion', 'loss')})"
-             if args.checkpoint == "best" else f"last checkpoint (epoch {epoch})")
-    of = f" ({len(chosen[1])} examples)" if getattr(args, "limit", None) else ""
-    print(f"{run_dir}: {which}: {args.split} accuracy {result['accuracy']:.4f}, "
-          f"{args.split} loss {result['loss']:.4f} (cross-entropy, no smoothing){of}")
-    return 0 if math.isfinite(result["loss"]) else 1
+    return chosen
+
+
+def _per_class(run_dir: Path, cfg: dict, labels, predictions, title: str) -> None:
+    """The per-class table (class names of the data set), then confusion.png or one line saying why not."""
+    names = data.CLASS_NAMES[cfg["dataset"]]
+    labels, predictions = np.asarray(labels, np.int32), np.asarray(predictions, np.int32)
+    print(report.class_table(labels, predictions, names))
+    target = run_dir / "confusion.png"
+    try:
+        report.plot_confusion(metrics.confusion_matrix(labels, predictions, len(names)), names, target, title)
+    except MissingDependency as err:
+        print(f"skipped {target}: {err}")
+        return
+    print(f"confusion matrix: {target}")
 
 
 def _read_inputs(paths: list[str]) -> tuple[np.ndarray, list[str]]:

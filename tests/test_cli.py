@@ -203,15 +203,43 @@ def test_a_damaged_checkpoint_is_one_line(copy, monkeypatch, capsys):
     assert f"{path} is empty" in one_line(capsys.readouterr().err)
 
 
+def _class_rows(stdout: str) -> dict:
+    """The per-class table of `fnn evaluate`: {class or average: (precision, recall, f1, support)}."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == ["class", "precision", "recall", "f1", "support"])
+    rows = [line.rsplit(None, 4) for line in lines[start + 1:start + 14] if line.strip()]
+    return {name: (*map(float, values[:3]), int(values[3])) for name, *values in rows}
+
+
 @needs_data
-def test_evaluate_chooses_checkpoint_and_split(trained, cache):
-    run, _ = trained
-    done = fnn_cli("evaluate", run, "--checkpoint", "best", "--split", "train", cache=cache)
+def test_evaluate_chooses_checkpoint_and_split(copy, cache):
+    """The headline, the per-class table with Fashion-MNIST's names and its averages, confusion.png."""
+    done = fnn_cli("evaluate", copy, "--checkpoint", "best", "--split", "train", cache=cache)
     assert done.returncode == 0, done.stderr
     assert "best checkpoint (epoch 1, lowest validation loss): train accuracy" in done.stdout
+    table = _class_rows(done.stdout)
+    from fnn.data import CLASS_NAMES
+    assert list(table) == [*CLASS_NAMES["fashion-mnist"], "macro avg", "weighted avg"]
+    assert sum(row[3] for row in list(table.values())[:10]) == table["weighted avg"][3] == 500
+    accuracy = float(done.stdout.split("train accuracy ")[1].split(",")[0])
+    assert table["weighted avg"][1] == pytest.approx(accuracy, abs=1e-4)     # weighted recall is the accuracy
+    assert all(0 <= v <= 1 for row in table.values() for v in row[:3])
+    assert f"confusion matrix: {copy / 'confusion.png'}" in done.stdout
+    assert (copy / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from fnn.runs import load_run
-    cfg, model, params, state, epoch = load_run(run, "best")
+    cfg, model, params, state, epoch = load_run(copy, "best")
     assert (cfg["model"], epoch) == ("mlp", 1) and model.name == "mlp"
+
+
+@needs_data
+def test_evaluate_without_matplotlib_still_prints_the_table(copy, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)              # as if not installed
+    assert main(["evaluate", str(copy), "--limit", "200"], prog="fnn") == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "(200 examples)" in out
+    assert _class_rows(out)["macro avg"][3] == 200
+    assert f"skipped {copy / 'confusion.png'}: confusion.png needs matplotlib: pip install -e '.[plot]'" in out
+    assert not (copy / "confusion.png").exists()
 
 
 @needs_data

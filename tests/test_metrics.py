@@ -153,9 +153,10 @@ def test_classification_metrics_equal_scikit_learn(name, ours, theirs, kind):
 
 def test_support_counts_each_class_and_matches_scikit_learn():
     y, p, _ = _classification_inputs("a class that never occurs")
+    want = skm.precision_recall_fscore_support(y, p, labels=range(C), zero_division=0)[3]
     for average in metrics.AVERAGES:
         support = metrics.precision_recall_f1(y, p, C, average).support
-        assert support.tolist() == skm.precision_recall_fscore_support(y, p, labels=range(C), zero_division=0)[3].tolist()
+        assert support.tolist() == want.tolist()
         assert support[3] == 0
 
 
