@@ -25,6 +25,7 @@ RUNS = [
     ("optimizers.py", ["--steps", "20"]),
     ("gradient_flow.py", ["--limit", "16"]),
     ("forecasting.py", ["--epochs", "2"]),
+    ("text_classification.py", ["--limit", "600"]),
     ("data_parallel.py", ["--limit", "512", "--epochs", "1"]),
     ("finetune.py", ["--limit", "512", "--epochs", "1"]),
     pytest.param("representations.py", ["--limit", "256", "--epochs", "1", "--steps", "10"],
