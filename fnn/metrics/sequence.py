@@ -95,7 +95,7 @@ def _check_bleu(hypotheses, references, max_order: int, smooth: str) -> None:
         raise ValueError(f"bleu: expected one list of references per hypothesis, got {len(hypotheses)} "
                          f"hypotheses and {len(references)} reference lists")
     for i, (hyp, refs) in enumerate(zip(hypotheses, references)):
-        if isinstance(hyp, str) or not refs or any(isinstance(r, str) for r in refs) or isinstance(refs, str):
+        if isinstance(hyp, str) or not refs or any(isinstance(r, str) for r in refs):
             raise TypeError(f"bleu: expected hypothesis {i} as a token list and its references as a non-empty "
                             f"list of token lists, got {type(hyp).__name__} and {refs!r:.60}; split strings "
                             f"into tokens first")
