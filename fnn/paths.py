@@ -145,7 +145,7 @@ def _full_path(model: Layer, path: str) -> str:
     return path if path in layer_paths(model) else f"{model.name}/{path}"
 
 
-def _remake(layer: Layer, children: tuple, path: str) -> Layer:
+def remake_combinator(layer: Layer, children: tuple, path: str) -> Layer:
     """The combinator `layer` built again around `children`. Layers hold their children in
     closures, so this calls the factory that made `layer`, read from its `init` (`serial`,
     `parallel`, `residual`), and wraps the result as `layer` was (`Frozen`, `manual`)."""
@@ -172,7 +172,7 @@ def _rebuilt(layer: Layer, segments: list, new: Layer, path: str) -> Layer:
     i = child_segments(layer.children).index(segments[0])
     children = list(layer.children)
     children[i] = _rebuilt(children[i], segments[1:], new, f"{path}/{segments[0]}")
-    return _remake(layer, tuple(children), path)
+    return remake_combinator(layer, tuple(children), path)
 
 
 def _put(layer: Layer, tree, segments: list, sub):

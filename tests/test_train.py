@@ -351,3 +351,67 @@ def test_make_train_step_is_the_pure_step_jitted():
                jax.random.PRNGKey(2))
     _close(got[0], expected[0], 1e-6)
     assert set(got[3]) == {"loss", "accuracy"}
+
+
+def _top1(logits, labels):
+    return jnp.mean((jnp.argmax(logits, -1).astype(labels.dtype) == labels).astype(logits.dtype))
+
+
+@pytest.mark.parametrize("loop", ["scan", "step"])
+def test_metrics_hook_logs_train_and_val_per_epoch(loop):
+    *_, history = _fit(loop=loop, val=_synthetic(n=100, seed=5), metrics={"top1": _top1})
+    assert len(history["train_top1"]) == len(history["val_top1"]) == 2
+    np.testing.assert_allclose(history["train_top1"], history["train_accuracy"], rtol=1e-6)
+    np.testing.assert_allclose(history["val_top1"], history["val_accuracy"], rtol=1e-6)
+
+
+def test_metrics_names_and_functions_are_checked():
+    with pytest.raises(ValueError, match=r"fit: metric names \['accuracy'\] are taken"):
+        _fit(epochs=1, metrics={"accuracy": _top1})
+    with pytest.raises(TypeError, match="fit: metrics must be a dict"):
+        _fit(epochs=1, metrics=[_top1])
+
+
+STAGED = fnn.serial(fnn.serial(L.Dense(16), L.BatchNorm(), L.Relu(), name="body"), L.Dense(3, name="head"),
+                    name="net")
+
+
+def _staged_fit(epochs=3, **kw):
+    x, y = _synthetic()
+    _, params, state = STAGED.init(jax.random.PRNGKey(0), (12,))
+    seen = []
+    keep = lambda e, p, s, o, h: seen.append(jax.tree.map(np.array, (p, s)))
+    out = fnn.train.fit(STAGED, params, state, fnn.optim.adam(1e-2), (x, y), loss=softmax_cross_entropy,
+                        epochs=epochs, batch_size=64, key=jax.random.PRNGKey(1), loop="scan", progress=False,
+                        on_epoch=keep, **kw)
+    return jax.tree.map(np.array, (params, state)), seen, out
+
+
+def _same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_progressive_unfreezing_keeps_frozen_blocks_bit_identical_until_their_epoch():
+    schedule = fnn.train.unfreeze_schedule({0: "head", 2: ["body"]})
+    (params, state), seen, (_, _, opt_state, history) = _staged_fit(trainable=schedule)
+    assert history["trainable"] == [["head"], ["head"], ["head", "body"]]
+    for epoch in (0, 1):                       # body: params and BatchNorm statistics untouched
+        assert _same(seen[epoch][0][0], params[0]) and _same(seen[epoch][1][0], state[0])
+        assert not _same(seen[epoch][0][1], params[1] if epoch == 0 else seen[epoch - 1][0][1])
+    assert not _same(seen[2][0][0], params[0]) and not _same(seen[2][1][0], state[0])
+    groups = opt_state.inner_states            # one Adam state per stage, counted from its first epoch
+    steps = 512 // 64
+    assert int(groups["0"].inner_state[0].count) == 3 * steps and int(groups["2"].inner_state[0].count) == steps
+
+
+def test_unfreezing_resumes_and_checks_its_schedule():
+    _, _, (p, s, o, h) = _staged_fit(epochs=2, trainable={0: ["head"], 2: ["body"]})
+    _, _, (_, _, o2, h2) = _staged_fit(epochs=3, trainable={0: ["head"], 2: ["body"]}, initial_epoch=2,
+                                       opt_state=o, history=h)
+    assert h2["trainable"][-1] == ["head", "body"] and set(o2.inner_states) == {"0", "2", "frozen"}
+    with pytest.raises(ValueError, match="unfreeze_schedule: the first stage must start at epoch 0"):
+        fnn.train.unfreeze_schedule({1: ["head"]})
+    with pytest.raises(ValueError, match="no layer at path 'hed'"):
+        _staged_fit(epochs=1, trainable={0: ["hed"]})
+    with pytest.raises(TypeError, match="fit: with trainable=, opt_state must be the one"):
+        _staged_fit(epochs=1, trainable={0: ["head"]}, opt_state=fnn.optim.adam(1e-2).init(p))

@@ -18,6 +18,8 @@ from .step import GRADS as GRADS
 from .step import loss_and_grads as loss_and_grads
 from .step import make_train_step as make_train_step
 from .step import train_step as train_step
+from .unfreeze import UnfreezeSchedule as UnfreezeSchedule
+from .unfreeze import unfreeze_schedule as unfreeze_schedule
 
 __all__ = ["GRADS", "LOOPS", "Carry", "evaluate", "fit", "loss_and_grads", "make_epoch", "make_step_loop",
-           "make_train_step", "predict", "train_step"]
+           "make_train_step", "predict", "train_step", "UnfreezeSchedule", "unfreeze_schedule"]

@@ -130,10 +130,13 @@ def _scores(loss: Callable) -> Callable:
     return found
 
 
-def score(model: Layer, params, state, data, loss: Callable, batch_size: int) -> dict:
-    """Mean loss (and accuracy for class labels) of checked data; no entry checks."""
+def score(model: Layer, params, state, data, loss: Callable, batch_size: int, extra: tuple = ()) -> dict:
+    """Mean loss (and accuracy for class labels) of checked data, and each `(name, fn)` of `extra`
+    as `fn(predictions, targets)` over the whole split, jitted; no entry checks."""
     pred = predict(model, params, state, data[0], batch_size=batch_size)
-    return {k: float(v) for k, v in _scores(loss)(pred, data[1]).items()}
+    found = {k: float(v) for k, v in _scores(loss)(pred, data[1]).items()}
+    target, _ = split_target(data[1])
+    return {**found, **{name: float(jax.jit(fn)(pred, target)) for name, fn in extra}}
 
 
 def evaluate(model: Layer, params, state, data, *, loss: Callable, batch_size: int = 1000) -> dict:

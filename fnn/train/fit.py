@@ -17,12 +17,13 @@ from ..core import Layer
 from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
 from .loops import LOOPS, Carry, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
 from .step import GRADS
+from .unfreeze import UnfreezeSchedule, carry_over, stage_at, unfreeze_schedule
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate")
 
 
 class _Run(NamedTuple):
-    """What stays fixed during a fit."""
+    """What stays fixed during a fit (model, optimizer and loops: during a stage of `schedule`)."""
     model: Layer
     optimizer: Any
     report: Callable          # the loss reported for every split
@@ -34,6 +35,11 @@ class _Run(NamedTuple):
     examples: int             # training examples
     steps: int                # full batches per epoch
     epochs: int               # the epoch fit stops at
+    extra: tuple              # (name, fn) of fit's `metrics`, summed by the loops, run on `val`
+    make_loops: Callable      # (model, optimizer, loop) -> loops, for a new stage
+    schedule: UnfreezeSchedule | None   # progressive unfreezing (fnn/train/unfreeze.py)
+    base: tuple               # (model, optimizer) as given, which each stage derives from
+    started: tuple            # the stages of `schedule` the current model and optimizer train
 
 
 def _check_arguments(grads, loop, epochs, batch_size, early_stopping, val) -> None:
@@ -74,8 +80,34 @@ def _place(model, carry: Carry, train, val, mesh, batch_size, loop):
     return distributed.prepare(mesh, model, carry, train, val, batch_size=batch_size, loop=loop)
 
 
-def _loops(model, loss, optimizer, grads, report_loss, loop) -> dict:
-    kw = {"grads": grads, "report_loss": report_loss}
+def _check_metrics(metrics) -> tuple:
+    """fit's `metrics` dict as `(name, fn)` pairs (hashable: the loops are cached by them)."""
+    if metrics is None:
+        return ()
+    if not isinstance(metrics, dict) or not all(isinstance(k, str) and callable(f) for k, f in metrics.items()):
+        raise TypeError(f"fit: metrics must be a dict {{name: fn(logits, labels) -> scalar}}, got {metrics!r}")
+    taken = [k for k in metrics if k in ("loss", "accuracy", "objective", "steps", "report_loss") or not k]
+    if taken:
+        raise ValueError(f"fit: metric names {taken} are taken by fit's own history; rename them")
+    return tuple(metrics.items())
+
+
+def _restage(run: _Run, carry: Carry, loop: str, epoch: int) -> tuple[_Run, Carry]:
+    """Under progressive unfreezing, the stage of `epoch`: when it starts new blocks, its model
+    (frozen layers wrapped), optimizer (one group per stage, states carried over) and loops."""
+    if run.schedule is None:
+        return run, carry
+    stage = stage_at(run.schedule, *run.base, epoch, carry.params, carry.state)
+    if stage.started == run.started:
+        return run, carry
+    carry = carry._replace(opt_state=carry_over(stage, carry.opt_state, carry.params))
+    run = run._replace(model=stage.model, optimizer=stage.optimizer, started=stage.started,
+                       loops=run.make_loops(stage.model, stage.optimizer, loop))
+    return run, carry
+
+
+def _loops(model, loss, optimizer, grads, report_loss, loop, extra=()) -> dict:
+    kw = {"grads": grads, "report_loss": report_loss, "extra": extra}
     made = {"scan": lambda: make_epoch(model, loss, optimizer, **kw),
             "step": lambda: make_step_loop(model, loss, optimizer, **kw)}
     return {name: build() for name, build in made.items() if loop in ("auto", name)}
@@ -109,9 +141,11 @@ def _learning_rate(optimizer, steps_done: int):
     return rate_at(optimizer, max(steps_done - 1, 0))
 
 
-def _new_history(given: dict | None, objective: bool) -> dict:
+def _new_history(given: dict | None, objective: bool, extra: tuple = (), staged: bool = False) -> dict:
     """A fresh history, continuing the lists of `given` (copied, never changed in place)."""
     keys = (*HISTORY_KEYS, "train_objective") if objective else HISTORY_KEYS
+    keys += tuple(f"{split}_{name}" for name, _ in extra for split in ("train", "val"))
+    keys += ("trainable",) if staged else ()
     history = {k: [] for k in keys}
     for k, v in (given or {}).items():
         history[k] = list(v) if isinstance(v, list) else v
@@ -128,6 +162,11 @@ def _record(run: _Run, history: dict, carry: Carry, val: dict | None, seconds: f
     history["val_accuracy"].append(val.get("accuracy") if val else None)
     history["epoch_seconds"].append(seconds)
     history["learning_rate"].append(_learning_rate(run.optimizer, (epoch + 1) * run.steps))
+    for name, _ in run.extra:
+        history[f"train_{name}"].append(m.get(name))
+        history[f"val_{name}"].append(val.get(name) if val else None)
+    if run.schedule is not None:
+        history["trainable"].append(list(run.schedule.trainable(epoch)))
 
 
 class _Stopper:
@@ -203,7 +242,7 @@ def _epoch_and_report(run: _Run, carry: Carry, loop: str, epoch: int, history: d
     """Train, evaluate and report one epoch; returns (carry, loop, stop)."""
     t0 = time.perf_counter()
     carry, loop, bad = _train_epoch(run, carry, loop, epoch)
-    val = score(run.model, carry.params, carry.state, run.val, run.report, 1000) if run.val else None
+    val = score(run.model, carry.params, carry.state, run.val, run.report, 1000, run.extra) if run.val else None
     _record(run, history, carry, val, time.perf_counter() - t0, epoch)
     history["loop"] = loop
     _show(bar, history, epoch)
@@ -211,11 +250,29 @@ def _epoch_and_report(run: _Run, carry: Carry, loop: str, epoch: int, history: d
     return carry, loop, stop
 
 
+def _setup(model, params, state, optimizer, train, val, *, loss, grads, report_loss, loop, mesh, key,
+           batch_size, epochs, opt_state, extra, schedule) -> tuple[_Run, Carry, str]:
+    """Checked data and the carry on the device(s), and what stays fixed: (run, carry, loop)."""
+    train, val = _checked_data(model, params, state, train, val, batch_size)
+    if opt_state is None and schedule is None:        # with a schedule, the first stage makes it
+        opt_state = optimizer.init(params)
+    base = (model, optimizer)
+    carry = new_carry(params, state, opt_state, extra=tuple(name for name, _ in extra))
+    model, carry, train, val, loop = _place(model, carry, train, val, mesh, batch_size, loop)
+    carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
+    n = length("fit", "train", train[0])
+    make_loops = lambda m, o, lp: _loops(m, loss, o, grads, report_loss, lp, extra)
+    run = _Run(model, optimizer, report_loss or loss, make_loops(model, optimizer, loop), train, val, key,
+               batch_size, n, n // batch_size, epochs, extra, make_loops, schedule, base, ())
+    return run, carry, loop
+
+
 def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs: int,
         batch_size: int, key: jax.Array, val=None, grads: str = "autodiff", loop: str = "auto",
         early_stopping: int | None = None, progress: bool = True, opt_state=None,
         initial_epoch: int = 0, history: dict | None = None, on_epoch: Callable | None = None,
-        report_loss: Callable | None = None, mesh=None) -> tuple[Any, Any, Any, dict]:
+        report_loss: Callable | None = None, mesh=None, metrics: dict | None = None,
+        trainable=None) -> tuple[Any, Any, Any, dict]:
     """Train `model` on `train = (x, y)` for `epochs` epochs of shuffled full batches.
 
     x, y: arrays or pytrees of arrays, examples first; `y = (labels, weights)` weighs the
@@ -225,24 +282,26 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
     without a better one and restores the best. A non-finite loss stops, keeping the last
     finite values. `report_loss` (default `loss`) is the loss history reports for both splits
     (plain cross-entropy when `loss` smooths labels; `train_objective` then holds `loss`).
+    `metrics={"top3": fn}`: history gets `train_top3` (the mean of fn(logits, labels) over the
+    epoch's batches, in the loop) and `val_top3` (fn over the whole val split). `trainable`:
+    progressive unfreezing, `{epoch: layer names}` or `unfreeze_schedule(...)` (fnn/train/unfreeze.py).
     Epoch e shuffles with `fold_in(key, e)`: `initial_epoch`, `opt_state`, `history` (copied)
     resume exactly. `on_epoch(epoch, params, state, opt_state, history)` runs after each epoch.
     `mesh` (a `jax.sharding.Mesh` or `fnn.distributed.plan(...)`) trains data-parallel over its
     devices, and across processes after `fnn.distributed.initialize` (see fnn.distributed).
     """
     _check_arguments(grads, loop, epochs, batch_size, early_stopping, val)
-    train, val = _checked_data(model, params, state, train, val, batch_size)
-    opt_state = optimizer.init(params) if opt_state is None else opt_state
-    model, carry, train, val, loop = _place(model, new_carry(params, state, opt_state), train, val, mesh,
-                                            batch_size, loop)
-    carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
-    n = length("fit", "train", train[0])
-    run = _Run(model, optimizer, report_loss or loss, _loops(model, loss, optimizer, grads, report_loss, loop),
-               train, val, key, batch_size, n, n // batch_size, epochs)
-    history, stopper = _new_history(history, report_loss is not None), _Stopper(early_stopping)
-    bar = _progress(initial_epoch, epochs, progress)
+    extra, schedule = _check_metrics(metrics), None if trainable is None else unfreeze_schedule(trainable)
+    if schedule is not None and mesh is not None:
+        raise ValueError("fit: trainable= (progressive unfreezing) does not run under mesh= yet; give one of them")
+    run, carry, loop = _setup(model, params, state, optimizer, train, val, loss=loss, grads=grads,
+                              report_loss=report_loss, loop=loop, mesh=mesh, key=key, batch_size=batch_size,
+                              epochs=epochs, opt_state=opt_state, extra=extra, schedule=schedule)
+    history = _new_history(history, report_loss is not None, extra, schedule is not None)
+    stopper, bar = _Stopper(early_stopping), _progress(initial_epoch, epochs, progress)
     try:
         for epoch in range(initial_epoch, epochs):
+            run, carry = _restage(run, carry, loop, epoch)
             carry, loop, stop = _epoch_and_report(run, carry, loop, epoch, history, stopper, bar)
             if on_epoch is not None and not stop:
                 on_epoch(epoch, carry.params, carry.state, carry.opt_state, history)

@@ -37,15 +37,17 @@ class Carry(NamedTuple):
     sums: dict            # float32 running sums over the epoch's steps of SUMS (accuracy NaN if none)
 
 
-def new_carry(params, state, opt_state, plateau: float = math.inf) -> Carry:
-    """A carry at the start of training (sums at zero, no bad step)."""
-    return restart(Carry(params, state, opt_state, jnp.asarray(plateau, jnp.float32), None, None))
+def new_carry(params, state, opt_state, plateau: float = math.inf, extra: tuple = ()) -> Carry:
+    """A carry at the start of training (sums at zero, no bad step); `extra` names more metrics to sum."""
+    sums = dict.fromkeys((*SUMS, *extra))
+    return restart(Carry(params, state, opt_state, jnp.asarray(plateau, jnp.float32), None, sums))
 
 
 def restart(carry: Carry) -> Carry:
-    """The carry at the start of an epoch: sums at zero, no bad step."""
+    """The carry at the start of an epoch: sums (of the metrics it already sums, else SUMS) at zero, no bad step."""
     zero = np.zeros((), np.float32)
-    return carry._replace(bad=jax.device_put(np.int32(-1)), sums={k: jax.device_put(zero) for k in SUMS})
+    return carry._replace(bad=jax.device_put(np.int32(-1)),
+                          sums={k: jax.device_put(zero) for k in (carry.sums or SUMS)})
 
 
 def copy(tree):
@@ -60,7 +62,7 @@ def means(carry: Carry) -> dict:
     sums = jax.device_get(carry.sums)
     steps = float(sums["steps"])              # 0 after a replay that stopped before the first step
     return {k: (None if steps == 0 or math.isnan(float(sums[k])) else float(sums[k]) / steps)
-            for k in SUMS if k != "steps"}
+            for k in sums if k != "steps"}
 
 
 def cached(model: Layer, key: tuple, build: Callable) -> Any:
@@ -103,9 +105,9 @@ def _body(step: Callable, data, order, key, epoch) -> Callable:
         params, state, opt_state, m = step(carry.params, carry.state, carry.opt_state, batch,
                                            jax.random.fold_in(key, i), carry.plateau)
         loss = m["loss"].astype(jnp.float32)
-        found = {"loss": m.get("report_loss", m["loss"]), "objective": m["loss"],
+        found = {**m, "loss": m.get("report_loss", m["loss"]), "objective": m["loss"],
                  "accuracy": m.get("accuracy", jnp.nan), "steps": 1.0}
-        sums = {k: carry.sums[k] + jnp.asarray(found[k]).astype(jnp.float32) for k in SUMS}
+        sums = {k: carry.sums[k] + jnp.asarray(found[k]).astype(jnp.float32) for k in carry.sums}
         bad = jnp.where((carry.bad < 0) & ~jnp.isfinite(loss), i, carry.bad).astype(jnp.int32)
         return Carry(params, state, opt_state, carry.plateau, bad, sums)
     return body
@@ -128,11 +130,11 @@ def _remember_seconds(compile_: Callable) -> Callable:
 
 
 def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
-               report_loss: Callable | None = None) -> Callable:
+               report_loss: Callable | None = None, extra: tuple = ()) -> Callable:
     """The epoch as ONE compiled call: `run(carry, data, plan, start, stop) -> carry`, a
     `lax.fori_loop` of `train_step` over steps start..stop-1 (carry donated)."""
     def build():
-        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
+        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss, extra=extra)
 
         def epoch(carry, data, plan, start, stop):
             return jax.lax.fori_loop(start, stop, _body(step, data, *plan), carry)
@@ -142,16 +144,16 @@ def make_epoch(model: Layer, loss: Callable, optimizer, *, grads: str = "autodif
             return jitted(carry, data, plan, start, stop)
         run.compile = _remember_seconds(lambda carry, data, plan: jitted.lower(carry, data, plan, 0, 1).compile())
         return run
-    return cached(model, ("epoch", loss, optimizer, grads, report_loss), build)
+    return cached(model, ("epoch", loss, optimizer, grads, report_loss, extra), build)
 
 
 def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
-                   report_loss: Callable | None = None) -> Callable:
+                   report_loss: Callable | None = None, extra: tuple = ()) -> Callable:
     """The same `run(carry, data, plan, start, stop) -> carry` as a Python loop over one
     jitted step (carry donated): faster where a backend runs a loop body slower than a
     lone step (XLA:CPU with convolutions, jax-ml/jax#12868)."""
     def build():
-        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss)
+        step = train_step(model, loss, optimizer, grads=grads, report_loss=report_loss, extra=extra)
         one = jax.jit(lambda carry, data, plan, i: _body(step, data, *plan)(i, carry), donate_argnums=(0,))
 
         def run(carry, data, plan, start, stop):
@@ -160,7 +162,7 @@ def make_step_loop(model: Layer, loss: Callable, optimizer, *, grads: str = "aut
             return carry
         run.compile = _remember_seconds(lambda carry, data, plan: one.lower(carry, data, plan, np.int32(0)).compile())
         return run
-    return cached(model, ("steps", loss, optimizer, grads, report_loss), build)
+    return cached(model, ("steps", loss, optimizer, grads, report_loss, extra), build)
 
 
 RACE_PAYBACK = 10.0    # race only if the training left is worth this many compiles of the step

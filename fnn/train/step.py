@@ -36,13 +36,16 @@ def loss_value(loss: Callable, pred, y):
     return loss(pred, target) if weights is None else loss(pred, target, weights=weights)
 
 
-def metrics(value, pred, y, report_loss: Callable | None = None) -> dict:
+def metrics(value, pred, y, report_loss: Callable | None = None, extra: tuple = ()) -> dict:
     """{"loss": value} plus "accuracy" for integer class labels (weighted when `y` carries
-    weights) and "report_loss", the reported loss, when it differs from the objective."""
+    weights), "report_loss", the reported loss, when it differs from the objective, and each
+    `(name, fn)` of `extra` as `fn(pred, target)` (weights are not passed)."""
     out = {"loss": value}
     if report_loss is not None:
         out["report_loss"] = loss_value(report_loss, pred, y).astype(value.dtype)
     target, weights = split_target(y)
+    for name, fn in extra:
+        out[name] = jnp.asarray(fn(pred, target)).astype(value.dtype)
     if is_class_target(pred, target):
         hit = (jnp.argmax(pred, -1).astype(target.dtype) == target).astype(value.dtype)
         if weights is None:
@@ -69,7 +72,7 @@ def hand_gradient(loss: Callable) -> Callable:
 
 
 def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff",
-                   report_loss: Callable | None = None) -> Callable:
+                   report_loss: Callable | None = None, extra: tuple = ()) -> Callable:
     """`f(params, state, x, y, key) -> (loss, metrics, dparams, new_state)` for one batch in training mode."""
     if grads not in GRADS:
         raise ValueError(f"loss_and_grads: grads must be one of {GRADS}, got {grads!r}")
@@ -80,13 +83,13 @@ def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff",
             pred, new_state, cache = model.forward(params, state, x, key=key, train=True)
             value = loss_value(loss, pred, y)
             dparams, _ = model.backward(params, cache, loss_value(loss_grad, pred, y))
-            return value, metrics(value, pred, y, report_loss), dparams, new_state
+            return value, metrics(value, pred, y, report_loss, extra), dparams, new_state
         return manual
 
     def objective(params, state, x, y, key):
         pred, new_state = model.apply(params, state, x, key=key, train=True)
         value = loss_value(loss, pred, y)
-        return value, (metrics(value, pred, y, report_loss), new_state)
+        return value, (metrics(value, pred, y, report_loss, extra), new_state)
 
     def autodiff(params, state, x, y, key):
         (value, (m, new_state)), dparams = jax.value_and_grad(objective, has_aux=True)(
@@ -96,13 +99,14 @@ def loss_and_grads(model: Layer, loss: Callable, grads: str = "autodiff",
 
 
 def train_step(model: Layer, loss: Callable, optimizer, *, grads: str = "autodiff",
-               report_loss: Callable | None = None) -> Callable:
+               report_loss: Callable | None = None, extra: tuple = ()) -> Callable:
     """docs/design.md §5's pure step, not jitted:
     `step(params, state, opt_state, (x, y), key, value=None) -> (params, state, opt_state, metrics)`.
 
     The optimizer gets `value=` (reduce_on_plateau's monitored loss): `value` when given,
-    else the batch loss. `fit`'s two loops run this function; `make_train_step` jits it."""
-    compute = loss_and_grads(model, loss, grads, report_loss)
+    else the batch loss. `extra`: `(name, fn)` pairs whose `fn(pred, target)` join the metrics.
+    `fit`'s two loops run this function; `make_train_step` jits it."""
+    compute = loss_and_grads(model, loss, grads, report_loss, extra)
 
     def step(params, state, opt_state, batch, key, value=None):
         loss_now, m, dparams, new_state = compute(params, state, batch[0], batch[1], key)
