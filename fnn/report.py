@@ -1,30 +1,44 @@
-"""What `fnn evaluate` shows beyond accuracy and loss: the per-class table and confusion.png.
+"""What `fnn evaluate` reports: loss, accuracy, the per-class table and confusion.png.
 
-    class_table(labels, predictions, names)       -> str (as scikit-learn's classification_report)
-    plot_confusion(matrix, names, path, title)     -> path of the PNG (matplotlib, the plot extra)
+    scores(logits, labels)              -> dict of every number, in one compiled call
+    class_table(scores, names)          -> str (as scikit-learn's classification_report)
+    plot_confusion(matrix, names, path) -> path of the PNG (matplotlib, the plot extra)
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from . import metrics
+from . import losses, metrics
 from ._optional import require
 
+ROWS = (("per class", None), ("macro avg", "macro"), ("weighted avg", "weighted"))   # table row -> average
 _HEADER = ("precision", "recall", "f1", "support")
 
 
-def class_table(labels, predictions, names: Sequence[str]) -> str:
+@jax.jit
+def scores(logits: jax.Array, labels: jax.Array) -> dict:
+    """{"loss", "accuracy", "confusion", and a PrecisionRecallF1 per ROWS name} of logits (N, C) against
+    integer labels (N,); jitted once, as a dozen eager calls would each compile (seconds on a CPU)."""
+    labels = labels.astype(jnp.int32)
+    predictions = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    classes = logits.shape[-1]
+    return {"loss": losses.softmax_cross_entropy(logits, labels), "accuracy": metrics.accuracy(logits, labels),
+            "confusion": metrics.confusion_matrix(labels, predictions, classes),
+            **{row: metrics.precision_recall_f1(labels, predictions, classes, avg) for row, avg in ROWS}}
+
+
+def class_table(scores: dict, names: Sequence[str]) -> str:
     """Precision, recall, F1 and support of each class (a row per name, in class-id order), then the
     macro mean and the mean weighted by support; zero divisions count 0 (see fnn.metrics)."""
-    per_class = metrics.precision_recall_f1(labels, predictions, len(names))
-    support = np.asarray(per_class.support)
-    rows = [(name, *(float(v[c]) for v in per_class[:3]), int(support[c])) for c, name in enumerate(names)]
-    for average in ("macro", "weighted"):
-        means = metrics.precision_recall_f1(labels, predictions, len(names), average)
-        rows.append((f"{average} avg", *(float(v) for v in means[:3]), int(support.sum())))
+    per_class = jax.tree.map(np.asarray, scores["per class"])
+    rows = [(name, *(float(v[c]) for v in per_class[:3]), int(per_class.support[c])) for c, name in enumerate(names)]
+    for row, _ in ROWS[1:]:
+        rows.append((row, *(float(v) for v in scores[row][:3]), int(per_class.support.sum())))
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{'class':<{width}}" + "".join(f"{h:>11}" for h in _HEADER)]
     for i, (name, precision, recall, f1, count) in enumerate(rows):

@@ -16,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from . import checkpoint, data, distributed, losses, metrics, report
+from . import checkpoint, data, distributed, losses, report
 from ._optional import MissingDependency, require
 from .run_config import CHANGEABLE_ON_RESUME, SETTINGS, UsageError, check_config, defaults_for, flag
 from .rundir import (  # noqa: F401  (next_run_dir, describe, load_run: the public names of fnn.runs)
@@ -280,14 +280,16 @@ def evaluate_run(args) -> int:
     run = setup(cfg, cfg["batch_size"])            # the optimizer only as a template: any schedule length
     params, state, _, epoch, meta = load_weights(path, run)
     x, labels = _evaluated_split(cfg, run, args)
-    logits = predict(run.model, params, state, x)
-    loss, accuracy = float(losses.softmax_cross_entropy(logits, labels)), float(metrics.accuracy(logits, labels))
+    found = report.scores(predict(run.model, params, state, x), np.asarray(labels))
+    loss, accuracy = float(found["loss"]), float(found["accuracy"])
     which = (f"best checkpoint (epoch {epoch}, lowest {meta.get('criterion', 'loss')})"
              if args.checkpoint == "best" else f"last checkpoint (epoch {epoch})")
     of = f" ({len(labels)} examples)" if getattr(args, "limit", None) else ""
     print(f"{run_dir}: {which}: {args.split} accuracy {accuracy:.4f}, "
           f"{args.split} loss {loss:.4f} (cross-entropy, no smoothing){of}")
-    _per_class(run_dir, cfg, labels, np.asarray(logits).argmax(-1), f"{args.split} split, {which}{of}")
+    names = data.CLASS_NAMES[cfg["dataset"]]
+    print(report.class_table(found, names))
+    _confusion_png(run_dir / "confusion.png", found["confusion"], names, f"{args.split} split, {which}{of}")
     return 0 if math.isfinite(loss) else 1
 
 
@@ -305,18 +307,14 @@ def _evaluated_split(cfg: dict, run: Setup, args) -> tuple:
     return chosen
 
 
-def _per_class(run_dir: Path, cfg: dict, labels, predictions, title: str) -> None:
-    """The per-class table (class names of the data set), then confusion.png or one line saying why not."""
-    names = data.CLASS_NAMES[cfg["dataset"]]
-    labels, predictions = np.asarray(labels, np.int32), np.asarray(predictions, np.int32)
-    print(report.class_table(labels, predictions, names))
-    target = run_dir / "confusion.png"
+def _confusion_png(path: Path, matrix, names, title: str) -> None:
+    """confusion.png, or one line saying it was skipped and which extra installs matplotlib."""
     try:
-        report.plot_confusion(metrics.confusion_matrix(labels, predictions, len(names)), names, target, title)
+        report.plot_confusion(np.asarray(matrix), names, path, title)
     except MissingDependency as err:
-        print(f"skipped {target}: {err}")
+        print(f"skipped {path}: {err}")
         return
-    print(f"confusion matrix: {target}")
+    print(f"confusion matrix: {path}")
 
 
 def _read_inputs(paths: list[str]) -> tuple[np.ndarray, list[str]]:
