@@ -1,4 +1,4 @@
-"""`fnn train | evaluate | predict | inspect | gradcheck | summary`: the command line (`python -m fnn ...`).
+"""`fnn train | evaluate | predict | inspect | gradcheck | summary | lr-find`: the command line (`python -m fnn ...`).
 
 Nothing imports this module: the choices it offers come from the library (`fnn.run_config`,
 `fnn.train.GRADS`/`LOOPS`, `fnn.models.MODELS` and their recipes), and the run directories are
@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 
 from ._optional import MissingDependency
+from .lr_find import add_parser as add_lr_find_parser
 from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag, shown_default
 
 __all__ = ["main"]
@@ -133,6 +134,7 @@ def _parser(prog: str = "fnn", train_task: str = "classify") -> argparse.Argumen
     s.add_argument("--task", choices=TASKS, default="classify", help="the task (default: classify)")
     s.add_argument("--model", default=None,
                    help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's)")
+    add_lr_find_parser(sub)
     return p
 
 
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    if args.command == "lr-find":
+        from .lr_find import lr_find_command
+        return lr_find_command(args)
     if args.command == "gradcheck":
         return _gradcheck(args)
     if args.command == "summary":

@@ -14,6 +14,8 @@ from .loops import LOOPS as LOOPS
 from .loops import Carry as Carry
 from .loops import make_epoch as make_epoch
 from .loops import make_step_loop as make_step_loop
+from .lr_find import LrFindResult as LrFindResult
+from .lr_find import lr_find as lr_find
 from .step import GRADS as GRADS
 from .step import loss_and_grads as loss_and_grads
 from .step import make_train_step as make_train_step
@@ -22,4 +24,5 @@ from .unfreeze import UnfreezeSchedule as UnfreezeSchedule
 from .unfreeze import unfreeze_schedule as unfreeze_schedule
 
 __all__ = ["GRADS", "LOOPS", "Carry", "evaluate", "fit", "loss_and_grads", "make_epoch", "make_step_loop",
-           "make_train_step", "predict", "train_step", "UnfreezeSchedule", "unfreeze_schedule"]
+           "make_train_step", "predict", "train_step", "UnfreezeSchedule", "unfreeze_schedule",
+           "LrFindResult", "lr_find"]
