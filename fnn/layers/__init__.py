@@ -49,6 +49,7 @@ from .recurrent import LSTM as LSTM
 from .recurrent import Bidirectional as Bidirectional
 from .recurrent import Reversed as Reversed
 from .recurrent import SimpleRNN as SimpleRNN
+from .reversible import Reversible as Reversible
 from .transformer import LearnedPositions as LearnedPositions
 from .transformer import Pick as Pick
 from .transformer import SinusoidalPositions as SinusoidalPositions
@@ -87,6 +88,7 @@ __all__ = [
     "Elu",
     "Flatten",
     "Frozen",
+    "Reversible",
     "Gelu",
     "GlobalAvgPool",
     "GlobalMaxPool",
