@@ -97,7 +97,8 @@ def _beam_argument(p: argparse.ArgumentParser) -> None:
 
 
 def _run_commands(sub) -> None:
-    e = sub.add_parser("evaluate", help="reload a run's checkpoint and report accuracy and loss")
+    e = sub.add_parser("evaluate", help="reload a run's checkpoint: loss, accuracy, a per-class table "
+                       "(precision, recall, F1) and confusion.png")
     _run_arguments(e)
     e.add_argument("--split", choices=("test", "train", "val"), default="test",
                    help="test set, the examples trained on, or the held-out validation examples (default: test)")
