@@ -23,6 +23,7 @@ from .. import optim
 from ..core import Layer, tree_size
 from ..layers.combinators import Frozen
 from ..paths import child_segments, map_paths, remake_combinator, select, tree_by_path
+from .loops import cached
 
 FROZEN = "frozen"         # the optimizer group of the frozen leaves
 
@@ -97,12 +98,17 @@ def _kept(model: Layer, params, state, names: tuple) -> set:
 
 
 def stage_at(schedule: UnfreezeSchedule, model: Layer, optimizer, epoch: int, params, state) -> Stage:
-    """The model and optimizer that train in `epoch` under `schedule`."""
+    """The model and optimizer that train in `epoch` under `schedule` (one Stage per model,
+    optimizer and stage, so fits that share them share their compiled loops)."""
     stages = tuple((s, names) for s, names in schedule.stages if s <= epoch)
-    groups = {str(s): optimizer for s, _ in stages} | {FROZEN: optim.freeze(True)}
     kept = _kept(model, params, state, schedule.trainable(epoch))
-    return Stage(_frozen_model(model, model.name, kept), optim.partition(groups, _labels(model, stages)),
-                 tuple(s for s, _ in stages))
+
+    def build():
+        groups = {str(s): optimizer for s, _ in stages} | {FROZEN: optim.freeze(True)}
+        return Stage(_frozen_model(model, model.name, kept), optim.partition(groups, _labels(model, stages)),
+                     tuple(s for s, _ in stages))
+    # the same stage of the same model and optimizer is the same Stage: its compiled loops are reused
+    return cached(model, ("stage", optimizer, stages, frozenset(kept)), build)
 
 
 def carry_over(stage: Stage, opt_state, params):
