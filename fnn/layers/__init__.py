@@ -50,6 +50,7 @@ from .recurrent import Bidirectional as Bidirectional
 from .recurrent import Reversed as Reversed
 from .recurrent import SimpleRNN as SimpleRNN
 from .reversible import Reversible as Reversible
+from .sampling import Reparameterize as Reparameterize
 from .transformer import LearnedPositions as LearnedPositions
 from .transformer import Pick as Pick
 from .transformer import SinusoidalPositions as SinusoidalPositions
@@ -106,6 +107,7 @@ __all__ = [
     "RandomFlip",
     "RandomTranslate",
     "Relu",
+    "Reparameterize",
     "Reshape",
     "Selu",
     "Sigmoid",

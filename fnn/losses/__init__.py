@@ -14,6 +14,7 @@ Shape mismatches raise ValueError naming the loss.
 from .base import REDUCTIONS as REDUCTIONS
 from .base import Loss as Loss
 from .ctc import ctc as ctc
+from .gaussian import gaussian_kl as gaussian_kl
 from .pair import contrastive as contrastive
 from .pair import triplet as triplet
 from .probability import binary_cross_entropy as binary_cross_entropy
@@ -32,7 +33,7 @@ from .regression import quantile as quantile
 from .regression import squared_hinge as squared_hinge
 
 __all__ = [
-    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "hinge", "huber",
-    "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
+    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "gaussian_kl", "hinge",
+    "huber", "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
     "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "squared_hinge", "triplet",
 ]
