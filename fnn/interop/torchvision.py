@@ -31,21 +31,26 @@ from safetensors.numpy import load_file
 from .._optional import require
 from ..core import Layer, PyTree
 from ..models import torchvision as models
+from ..models.efficientnet import efficientnet_b0
+from ..models.vit_b_16 import vit_b_16
 from ..paths import map_paths
+from . import _efficientnet, _vit_b_16
 
 __all__ = ["BUILDERS", "CONVERTERS", "WEIGHT_URLS", "load_torchvision", "params_from_state_dict",
            "read_state_dict"]
 
 BUILDERS: dict[str, Callable[..., Layer]] = {
     "resnet18": models.resnet18, "resnet34": models.resnet34, "vgg11": models.vgg11, "vgg16": models.vgg16,
-    "alexnet": models.alexnet}
+    "alexnet": models.alexnet, "efficientnet_b0": efficientnet_b0, "vit_b_16": vit_b_16}
 
 WEIGHT_URLS: dict[str, str] = {   # torchvision 0.28's IMAGENET1K_V1 weights
     "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
     "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
     "vgg11": "https://download.pytorch.org/models/vgg11-8a719046.pth",
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
-    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"}
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "efficientnet_b0": "https://download.pytorch.org/models/efficientnet_b0_rwightman-7f5810bc.pth",
+    "vit_b_16": "https://download.pytorch.org/models/vit_b_16-c867db91.pth"}
 
 IMAGENET_SHAPE = (224, 224, 3)
 _IGNORED = ("num_batches_tracked",)     # BatchNorm's step counter: fnn's BatchNorm has none
@@ -112,7 +117,8 @@ def _converter(name: str, head: str) -> Callable[[Mapping], tuple[PyTree, PyTree
 CONVERTERS: dict[str, Callable[[Mapping], tuple[PyTree, PyTree]]] = {
     "resnet18": _converter("resnet18", "fc.weight"), "resnet34": _converter("resnet34", "fc.weight"),
     "vgg11": _converter("vgg11", "classifier.6.weight"), "vgg16": _converter("vgg16", "classifier.6.weight"),
-    "alexnet": _converter("alexnet", "classifier.6.weight")}
+    "alexnet": _converter("alexnet", "classifier.6.weight"),
+    "efficientnet_b0": _efficientnet.convert, "vit_b_16": _vit_b_16.convert}    # their own: renamed paths
 
 
 def _missing_file(name: str, path: Path) -> str:
