@@ -31,6 +31,11 @@ from .dense import Reshape as Reshape
 from .dropout import Dropout as Dropout
 from .dropout import keep_mask as keep_mask
 from .embedding import Embedding as Embedding
+from .gating import Identity as Identity
+from .gating import Multiply as Multiply
+from .gating import StochasticDepth as StochasticDepth
+from .gating import multiply as multiply
+from .gating import squeeze_excitation as squeeze_excitation
 from .norm import BatchNorm as BatchNorm
 from .norm import GroupNorm as GroupNorm
 from .norm import LayerNorm as LayerNorm
@@ -73,6 +78,11 @@ __all__ = [
     "LSTM",
     "GRU",
     "Embedding",
+    "Identity",
+    "Multiply",
+    "StochasticDepth",
+    "multiply",
+    "squeeze_excitation",
     "Bidirectional",
     "Add",
     "AdaptiveAvgPool2D",

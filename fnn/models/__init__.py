@@ -6,6 +6,7 @@ table the command line picks them from (`MODELS`), their training recipes and gr
 from __future__ import annotations
 
 from ..gradcheck import Case
+from .efficientnet import efficientnet_b0 as efficientnet_b0
 from .recipes import ARCH_ARGS as ARCH_ARGS
 from .recipes import RECIPES as RECIPES
 from .recipes import VAL_SIZE as VAL_SIZE
@@ -32,11 +33,14 @@ from .vision import mlp as mlp
 from .vision import residual_block as residual_block
 from .vision import resnet_small as resnet_small
 from .vision import vit as vit
+from .vit_b_16 import vision_transformer as vision_transformer
+from .vit_b_16 import vit_b_16 as vit_b_16
 
 __all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE",
            "attention_weights", "beam_search", "cnn", "default_val_size", "greedy", "gru", "lstm", "mlp",
            "residual_block", "resnet_small", "row_classifier", "vit",
-           "alexnet", "resnet", "resnet18", "resnet34", "vgg", "vgg11", "vgg16"]   # torchvision's (ImageNet)
+           "alexnet", "resnet", "resnet18", "resnet34", "vgg", "vgg11", "vgg16",   # torchvision's (ImageNet)
+           "efficientnet_b0", "vision_transformer", "vit_b_16"]
 
 # `fnn train --model NAME`: every Fashion-MNIST family, (28, 28, 1) images -> 10 logits
 MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet_small, "vit": vit, "lstm": lstm, "gru": gru}
