@@ -134,7 +134,8 @@ def _parser(prog: str = "fnn", train_task: str = "classify") -> argparse.Argumen
     s = sub.add_parser("summary", help="print a model's layer table")
     s.add_argument("--task", choices=TASKS, default="classify", help="the task (default: classify)")
     s.add_argument("--model", default=None,
-                   help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's)")
+                   help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's); "
+                        f"or torchvision's ImageNet models (224x224x3): resnet18, resnet34, vgg11, vgg16, alexnet, ...")
     add_lr_find_parser(sub)
     return p
 
@@ -218,12 +219,14 @@ def _dispatch(args) -> int:
 def _summary(args) -> int:
     if args.task == "g2p":
         return _g2p().summary(args)
+    from .interop.torchvision import BUILDERS, IMAGENET_SHAPE
     from .models import MODELS
     from .summary import summary
     model = args.model or "mlp"
-    if model not in MODELS:
-        raise UsageError(f"--model {model}: choose one of {', '.join(MODELS)}")
-    print(summary(MODELS[model](), (28, 28, 1)))
+    if model not in MODELS and model not in BUILDERS:
+        raise UsageError(f"--model {model}: choose one of {', '.join([*MODELS, *BUILDERS])}")
+    built, shape = (MODELS[model](), (28, 28, 1)) if model in MODELS else (BUILDERS[model](), IMAGENET_SHAPE)
+    print(summary(built, shape))
     return 0
 
 
