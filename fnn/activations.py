@@ -181,17 +181,23 @@ def _gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = Fal
     return dy * (cdf + x * pdf)
 
 
-def _swish(x: Array) -> Array:
-    """y = x sigmoid(x) (also called SiLU; Ramachandran et al. 2017).
+def _swish(x: Array, beta: float = 1.0) -> Array:
+    """y = x sigmoid(beta x) (Ramachandran et al. 2017; beta = 1 is SiLU).
 
-    Derivative: s (1 + x (1 - s)), s = sigmoid(x).
+    Derivative: s (1 + beta x (1 - s)), s = sigmoid(beta x); and dy/dbeta = x^2 s (1 - s).
     """
-    return x * _sigmoid(x)
+    return x * _sigmoid(beta * x)
 
 
-def _swish_backward(x: Array, y: Array | None, dy: Array) -> Array:
-    s = _sigmoid(x)
-    return dy * s * (1 + x * (1 - s))
+def _swish_backward(x: Array, y: Array | None, dy: Array, beta: float = 1.0) -> Array:
+    s = _sigmoid(beta * x)
+    return dy * s * (1 + beta * x * (1 - s))
+
+
+def _swish_beta_grad(x: Array, dy: Array, beta: Array | float = 1.0) -> Array:
+    """dL/dbeta of y = x sigmoid(beta x), summed over every element: sum(dy x^2 s (1 - s))."""
+    s = _sigmoid(beta * x)
+    return jnp.sum(dy * x * x * s * (1 - s))
 
 
 def _softplus(x: Array) -> Array:
@@ -279,6 +285,7 @@ CASES = (
     _case("leaky_relu", leaky_relu.partial(alpha=0.1)),
     _case("elu", elu.partial(alpha=1.5)),
     _case("gelu-tanh", gelu.partial(approximate=True)),
+    _case("swish-beta", swish.partial(beta=1.7)),
     _case("softmax-axis0", softmax.partial(axis=0)),
 )
 

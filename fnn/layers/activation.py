@@ -109,13 +109,33 @@ def Gelu(approximate: bool = False, *, name: str = "Gelu") -> Layer:
     return _activation(name, A.gelu, approximate=approximate)
 
 
-def Swish(*, name: str = "Swish") -> Layer:
-    """Swish / SiLU, elementwise: y = x sigmoid(x).
+def Swish(beta: float = 1.0, learnable: bool = False, *, name: str = "Swish") -> Layer:
+    """Swish, elementwise: y = x sigmoid(beta x) (beta = 1: SiLU), beta fixed or learned.
 
-    Shapes: x (B, ...) -> y (B, ...); no params.
-    Backward: dx = dy * s (1 + x (1 - s)), s = sigmoid(x).
+    Shapes: x (B, ...) -> y (B, ...); learnable: params {"beta": ()} initialised to `beta`.
+    Backward: dx = dy * s (1 + beta x (1 - s)), s = sigmoid(beta x);
+        learnable: dbeta = sum(dy * x^2 s (1 - s)) over every element.
     """
-    return _activation(name, A.swish)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not isinstance(learnable, bool):
+        raise ValueError(f"{name}: expected a real beta and a bool learnable, got beta={beta!r}, "
+                         f"learnable={learnable!r}")
+    if not learnable:
+        return _activation(name, A.swish, beta=float(beta))
+
+    def init(key, in_shape):
+        del key
+        return tuple(in_shape), {"beta": jnp.asarray(beta, jnp.float32)}, ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del key, train
+        check_input(name, x, min_ndim=0)
+        return A.swish(x, beta=params["beta"]), state, x
+
+    def backward(params, cache, dy):
+        x, beta = cache, params["beta"]
+        return {"beta": A._swish_beta_grad(x, dy, beta)}, A.swish.backward(x, None, dy, beta=beta)
+
+    return Layer(init, forward, backward, name)
 
 
 def Mish(*, name: str = "Mish") -> Layer:
@@ -194,6 +214,8 @@ CASES = (                           # one example shape (5,) where possible: sha
     Case("Gelu", Gelu, (5,)),
     Case("Gelu-tanh", lambda: Gelu(approximate=True), (5,)),
     Case("Swish", Swish, (5,)),
+    Case("Swish-beta", lambda: Swish(0.5), (5,)),
+    Case("Swish-learnable", lambda: Swish(1.5, learnable=True), (5,)),
     Case("Mish", Mish, (5,)),
     Case("Softplus", Softplus, (5,)),
     Case("Softmax", Softmax, (5,)),

@@ -84,3 +84,30 @@ def test_docstrings_give_formula_shapes_and_backward():
         doc = factory.__doc__
         assert "=" in doc.splitlines()[0] and "Shapes:" in doc and "Backward:" in doc, factory.__name__
         assert len(doc.splitlines()) <= 15
+
+
+def test_swish_beta_fixed_and_learnable_hand_values():
+    x = jnp.array([[0.0, 1.0, -2.0]], jnp.float32)                   # float32, as the parameter
+    s = 1 / (1 + np.exp(-2.0 * np.array([0.0, 1.0, -2.0])))        # sigmoid(beta x), beta = 2
+    fixed = L.Swish(beta=2.0)
+    y, _, _ = fixed.forward((), (), x)
+    np.testing.assert_allclose(y, [[0.0, s[1], -2 * s[2]]], rtol=1e-6)
+    learnable = L.Swish(2.0, learnable=True)
+    out_shape, params, state = learnable.init(jax.random.PRNGKey(0), (3,))
+    assert out_shape == (3,) and params["beta"].shape == () and float(params["beta"]) == 2.0
+    y2, _, cache = learnable.forward(params, state, x)
+    np.testing.assert_allclose(y2, y, rtol=1e-6)
+    dparams, dx = learnable.backward(params, cache, jnp.ones_like(x))
+    xs = np.array([0.0, 1.0, -2.0])
+    np.testing.assert_allclose(dparams["beta"], np.sum(xs ** 2 * s * (1 - s)), rtol=1e-5)   # d/dbeta
+    np.testing.assert_allclose(dx[0], s * (1 + 2.0 * xs * (1 - s)), rtol=1e-5)
+    assert L.Swish().forward((), (), x)[0].tolist() == A.silu(x).tolist()      # beta = 1 is SiLU
+
+
+def test_swish_rejects_bad_hyperparameters():
+    with pytest.raises(ValueError, match=r"^Swish: expected a real beta and a bool learnable, got beta='1'"):
+        L.Swish(beta="1")
+    with pytest.raises(ValueError, match=r"^Swish: expected a real beta and a bool learnable, .*learnable=1"):
+        L.Swish(learnable=1)
+    with pytest.raises(TypeError, match=r"^Swish: expected a floating-point array"):
+        L.Swish(learnable=True).forward({"beta": jnp.asarray(1.0)}, (), jnp.ones((2, 3), jnp.int32))
