@@ -363,3 +363,27 @@ def test_train_val_split(key):
     for bad in (100, -1, 1.0, "5"):
         with pytest.raises(ValueError, match="train_val_split: "):
             data.train_val_split(x, y, bad)
+
+
+def test_standardize_uses_the_training_statistics_only():
+    rng = np.random.default_rng(0)
+    train = rng.normal(3.0, 2.0, size=(50, 4, 4, 3)).astype(np.float32)
+    train[..., 2] = 7.0                                            # a constant channel: std 1, not 0
+    test = rng.normal(size=(10, 4, 4, 3)).astype(np.float32)
+    (train_s, test_s), stats = data.standardize(train, test)
+    assert stats.mean.shape == stats.std.shape == (3,) and stats.std[2] == 1.0
+    np.testing.assert_allclose(stats.mean, train.reshape(-1, 3).mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(train_s.reshape(-1, 3)[:, :2].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(train_s.reshape(-1, 3)[:, :2].std(axis=0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(test_s, (test - stats.mean) / stats.std, rtol=1e-5)
+    assert train_s.dtype == test_s.dtype == np.float32
+    (ints,), _ = data.standardize(np.arange(12, dtype=np.uint8).reshape(6, 2))
+    assert ints.dtype == np.float32
+
+
+def test_standardize_errors():
+    with pytest.raises(ValueError, match=r"standardize: expected train of shape \(N, \.\.\., F\)"):
+        data.standardize(np.zeros(5))
+    with pytest.raises(ValueError, match=r"expected every array of shape \(M, 3\) as train, got \(2, 4\) for "
+                                         r"the array at position 1"):
+        data.standardize(np.zeros((5, 3)), np.zeros((2, 4)))
