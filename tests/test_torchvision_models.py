@@ -107,3 +107,12 @@ def test_builders_refuse_bad_arguments():
         fnn.models.vgg(13)
     with pytest.raises(ValueError, match="alexnet: num_classes must be a positive int, got 0"):
         fnn.models.alexnet(0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_fnn_summary_prints_torchvisions_parameter_count(name, capsys):
+    from fnn.cli import main
+    assert main(["summary", "--model", name], prog="fnn") == 0
+    out = capsys.readouterr().out
+    assert f"Total params: {PARAMS[name]:,}   input: (224, 224, 3)" in out
+    assert f"{name}/features/0" in out or f"{name}/layer1/0/conv1" in out
