@@ -98,7 +98,7 @@ def resnet(depth: int = 18, num_classes: int = 1000) -> Layer:
     """torchvision's ResNet-18/34 (BasicBlocks): conv1 7x7/2 (64) -> bn1 -> relu -> maxpool 3x3/2 (pad 1)
     -> layer1..layer4 (64, 128, 256, 512 planes; blocks (2, 2, 2, 2) or (3, 4, 6, 3); stride 2 and a
     1x1 downsample where a stage starts, but layer1) -> avgpool (adaptive, 1x1) -> flatten -> fc.
-    (B, H, W, 3) -> (B, num_classes); H, W >= 32 (224 on ImageNet)."""
+    (B, H, W, 3) -> (B, num_classes); any H, W >= 1 (224 on ImageNet)."""
     if depth not in RESNET_BLOCKS:
         raise ValueError(f"resnet: depth must be one of {sorted(RESNET_BLOCKS)}, got {depth!r}")
     _check_classes("resnet", num_classes)
