@@ -13,6 +13,7 @@ from .activation import Softplus as Softplus
 from .activation import Swish as Swish
 from .activation import Tanh as Tanh
 from .attention import AdditiveAttention as AdditiveAttention
+from .attention import LuongAttention as LuongAttention
 from .attention import MultiHeadAttention as MultiHeadAttention
 from .attention import dot_product_attention as dot_product_attention
 from .attention import scaled_dot_product_attention as scaled_dot_product_attention
@@ -64,6 +65,7 @@ from .transformer import TransformerEncoderBlock as TransformerEncoderBlock
 
 __all__ = [
     "AdditiveAttention",
+    "LuongAttention",
     "MultiHeadAttention",
     "dot_product_attention",
     "scaled_dot_product_attention",

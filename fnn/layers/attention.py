@@ -237,6 +237,12 @@ def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, 
     return out.reshape(*out.shape[:2], -1) @ params["W_o"] + params["b_o"], cache
 
 
+def _memory_weights(name, s, mask):
+    """P = softmax_k(s) over the allowed keys, s (B, T_q, T_k); mask broadcasts to (B, T_q, T_k)."""
+    full = _full_mask(name, None if mask is None else jnp.asarray(mask)[:, None], False, (s.shape[0], 1, *s.shape[1:]))
+    return _masked_softmax(s, None if full is None else full[:, 0])
+
+
 def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: Initializer = glorot_uniform,
                       name: str = "AdditiveAttention") -> Layer:
     """Bahdanau attention: s_qk = v . tanh(q_t W_q + m_k W_k),  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
@@ -263,10 +269,7 @@ def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: In
         q, m, mask = _split_inputs(name, x, True)
         _check_features(name, ((q, params["W_q"]), (m, params["W_k"])))
         e = jnp.tanh((q @ params["W_q"])[:, :, None] + (m @ params["W_k"])[:, None])
-        s = e @ params["v"]
-        full = _full_mask(name, None if mask is None else jnp.asarray(mask)[:, None], False,
-                          (s.shape[0], 1, *s.shape[1:]))
-        p = _masked_softmax(s, None if full is None else full[:, 0])
+        p = _memory_weights(name, e @ params["v"], mask)
         c = jnp.einsum("bqk,bkd->bqd", p, m)
         return ((c, p) if return_weights else c), state, (q, m, e, p, mask)
 
@@ -281,6 +284,43 @@ def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: In
         grads = {"W_q": dW_q, "W_k": dW_k, "v": jnp.einsum("bqk,bqka->a", ds, e)}
         dm = jnp.einsum("bqk,bqd->bkd", p, dc) + dm_k
         return grads, (dq, dm, *(() if mask is None else (None,)))
+
+    return Layer(init, forward, backward, name)
+
+
+def LuongAttention(*, return_weights: bool = False, W_init: Initializer = glorot_uniform,
+                   name: str = "LuongAttention") -> Layer:
+    """Luong's "general" attention: s_qk = q_t^T W m_k,  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
+
+    Input: (query, memory) or (query, memory, mask); mask broadcasts to (B, T_q, T_k).
+    Shapes: query (B, T_q, D_q), memory (B, T_k, D_m) -> context (B, T_q, D_m) (and P (B, T_q, T_k)
+        with return_weights);  W (D_q, D_m).
+    Backward: U = q W (B, T_q, D_m), s = U m^T;  dP = dc m^T (+ dP_out),  dS = P * (dP - rowsum(dP * P)),
+        dU = dS m,  dW = q^T dU,  dq = dU W^T,  dm = P^T dc + dS^T U.
+    """
+    def init(key, in_shape):
+        (t_q, d_q), (_, d_m) = _example_shapes(name, in_shape, True)
+        return (t_q, d_m), {"W": W_init(key, (d_q, d_m), jnp.float32)}, ()
+
+    def forward(params, state, x, *, key=None, train=False):
+        del key, train
+        q, m, mask = _split_inputs(name, x, True)
+        _check_features(name, ((q, params["W"]),))
+        if m.shape[-1] != params["W"].shape[1]:
+            raise ValueError(f"{name}: expected the memory of shape (B, T, {params['W'].shape[1]}), got {m.shape}")
+        u = q @ params["W"]
+        p = _memory_weights(name, jnp.einsum("bqd,bkd->bqk", u, m), mask)
+        c = jnp.einsum("bqk,bkd->bqd", p, m)
+        return ((c, p) if return_weights else c), state, (q, m, u, p, mask)
+
+    def backward(params, cache, dy):
+        q, m, u, p, mask = cache
+        dc, dweights = dy if return_weights else (dy, None)
+        dp = jnp.einsum("bqd,bkd->bqk", dc, m)
+        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
+        dW, _, dq = _affine_backward(q, jnp.einsum("bqk,bkd->bqd", ds, m), params["W"])
+        dm = jnp.einsum("bqk,bqd->bkd", p, dc) + jnp.einsum("bqk,bqd->bkd", ds, u)
+        return {"W": dW}, (dq, dm, *(() if mask is None else (None,)))
 
     return Layer(init, forward, backward, name)
 
@@ -342,4 +382,6 @@ CASES = (
     Case("AdditiveAttention", lambda: AdditiveAttention(4), ((5, 3), (6, 2))),
     Case("AdditiveAttention-mask", lambda: _with_mask(AdditiveAttention(4), _PAD[:, 0]), ((5, 3), (6, 2))),
     Case("AdditiveAttention-T1", lambda: AdditiveAttention(4), ((1, 3), (1, 2))),
+    Case("LuongAttention", LuongAttention, ((5, 3), (6, 2))),
+    Case("LuongAttention-mask", lambda: _with_mask(LuongAttention(), _PAD[:, 0]), ((5, 3), (6, 2))),
 )

@@ -126,3 +126,34 @@ def test_incremental_decoding_equals_the_causal_layer():
         y_t, cache = step(params, cache, x[:, t:t + 1])
         np.testing.assert_allclose(y_t[:, 0], full[:, t], rtol=1e-5, atol=1e-6)
     assert int(cache.length) == 6
+
+
+def test_luong_general_hand_computed_value():
+    """One query q = [1, 0], two memory slots; W = I: scores q.m_k = [2, 0], P = softmax = [0.881, 0.119]."""
+    from fnn.layers.attention import LuongAttention
+    layer = LuongAttention(return_weights=True)
+    params = {"W": jnp.eye(2)}
+    q, m = jnp.array([[[1.0, 0.0]]]), jnp.array([[[2.0, 1.0], [0.0, 3.0]]])
+    (c, p), _, _ = layer.forward(params, (), (q, m))
+    weights = np.exp([2.0, 0.0]) / np.exp([2.0, 0.0]).sum()
+    np.testing.assert_allclose(p[0, 0], weights, rtol=1e-6)
+    np.testing.assert_allclose(c[0, 0], weights @ np.array([[2.0, 1.0], [0.0, 3.0]]), rtol=1e-6)
+    assert layer.init(KEY, ((1, 2), (2, 2)))[0] == (1, 2)
+
+
+def test_luong_backward_with_weights_out_matches_vjp():
+    from fnn.layers.attention import LuongAttention
+    layer = LuongAttention(return_weights=True)
+    _, params, _ = layer.init(KEY, ((4, 3), (5, 2)))
+    params = fnn.cast(params, jnp.float64)
+    q, m = (jax.random.normal(k, s, jnp.float64) for k, s in zip(jax.random.split(KEY), [(2, 4, 3), (2, 5, 2)]))
+    mask = np.arange(5)[None, None, :] < np.array([5, 3])[:, None, None]
+    (c, p), _, cache = layer.forward(params, (), (q, m, mask))
+    dc, dp = jnp.cos(c), jnp.sin(p)
+    dparams, (dq, dm, _) = layer.backward(params, cache, (dc, dp))
+    _, vjp = jax.vjp(lambda pr, a, b: layer.forward(pr, (), (a, b, mask))[0], params, q, m)
+    auto = vjp((dc, dp))
+    for ours, theirs in ((dparams["W"], auto[0]["W"]), (dq, auto[1]), (dm, auto[2])):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"^LuongAttention: expected the memory of shape \(B, T, 2\), got \(2, 5, 3\)"):
+        layer.forward(params, (), (q, jnp.ones((2, 5, 3), jnp.float64)))
