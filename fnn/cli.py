@@ -135,7 +135,8 @@ def _parser(prog: str = "fnn", train_task: str = "classify") -> argparse.Argumen
     s.add_argument("--task", choices=TASKS, default="classify", help="the task (default: classify)")
     s.add_argument("--model", default=None,
                    help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's); "
-                        f"or torchvision's ImageNet models (224x224x3): resnet18, resnet34, vgg11, vgg16, alexnet, ...")
+                        f"or torchvision's ImageNet models (224x224x3): resnet18, resnet34, vgg11, vgg16, alexnet, "
+                        f"efficientnet_b0, vit_b_16")
     add_lr_find_parser(sub)
     return p
 
