@@ -28,8 +28,12 @@ def _relative(a, b) -> float:
 def _torch_model(name: str, seed: int = 0):
     """torchvision's model in float64 and eval mode, with random BatchNorm affine maps and statistics."""
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, name)(weights=None).double().eval()
+    with torch.device("meta"):                   # no init of 138M weights by torchvision's rules: ours is cheaper
+        model = getattr(torchvision.models, name)(weights=None)
+    model = model.to_empty(device="cpu").double().eval()
     with torch.no_grad():
+        for p in model.parameters():             # He-scaled normals (biases 0.1): activations keep their scale
+            p.normal_(0, (2 / p[0].numel()) ** 0.5 if p.ndim > 1 else 0.1)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5), m.bias.normal_(0, 0.1)

@@ -36,10 +36,10 @@ def _flatten_channels_first(name: str = "flatten") -> Layer:
     def forward(params, state, x, *, key=None, train=False):
         del params, key, train
         check_input(name, x, min_ndim=3)
-        return x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1), state, x.shape
+        return x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1), state, x      # backward reads x's static shape
 
     def backward(params, cache, dy):
-        b, h, w, c = cache
+        b, h, w, c = cache.shape
         return (), dy.reshape(b, c, h, w).transpose(0, 2, 3, 1)
 
     return Layer(init, forward, backward, name)
