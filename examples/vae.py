@@ -80,20 +80,22 @@ def write_images(vae, params, state, x_test, latent, out, seed):
 
 def main():
     parser = _common.parser(__doc__, out="runs/vae", limit=20000, epochs=3,
-                            small="python examples/vae.py --limit 6000 --epochs 1")
+                            small="python examples/vae.py --limit 6000 --epochs 1 --test 2000")
     parser.add_argument("--model", default="conv", choices=["conv", "mlp"],
                         help="conv: fnn.models.generative.conv_vae; mlp: the 784-400-20 reference (default: conv)")
     parser.add_argument("--latent", type=int, default=None, help="latent size (default: 16 conv, 20 mlp)")
+    parser.add_argument("--test", type=int, default=10000, help="test images scored each epoch (default: 10000)")
     args = parser.parse_args()
     _common.check_budget(limit=args.limit, batch_size=BATCH, epochs=args.epochs)
     (x_train, _), (x_test, _) = _common.load_fashion_mnist(args.limit)
+    x_test = x_test[:args.test]
     latent = args.latent or (16 if args.model == "conv" else 20)
     vae = generative.conv_vae(latent) if args.model == "conv" else generative.mlp_vae(latent)
     start = time.perf_counter()
     params, state, curve = train(vae, x_train, x_test, args.epochs, args.seed)
     out = _common.out_dir(args)
     write_images(vae, params, state, x_test, latent, out, args.seed)
-    print(f"{args.model} VAE, latent {latent}, {len(x_train)} training images: test -ELBO "
+    print(f"{args.model} VAE, latent {latent}, {len(x_train)} training images: -ELBO on {len(x_test)} test images "
           f"{curve[-1]:.2f} nats/image (Bernoulli likelihood) in {time.perf_counter() - start:.0f} s; "
           f"wrote {out / 'samples.png'} and {out / 'interpolation.png'}")
     _common.result(test_negative_elbo=curve[-1], epochs=args.epochs, model=args.model)

@@ -23,7 +23,7 @@ from ..losses import gaussian_kl, sigmoid_binary_cross_entropy
 IMAGE = (28, 28, 1)
 
 
-def conv_vae(latent: int = 16, *, width: int = 32) -> Layer:
+def conv_vae(latent: int = 16, *, width: int = 16) -> Layer:
     """A convolutional VAE: encoder conv(w, s2)-conv(2w, s2)-Dense(2 latent) -> [mu | log_var],
     Reparameterize, decoder Dense(7*7*2w)-convT(w, s2)-convT(1, s2) -> pixel logits (B, 28, 28, 1)."""
     encoder = serial(L.Conv2D(width, 4, 2), L.Relu(), L.Conv2D(2 * width, 4, 2), L.Relu(), L.Flatten(),
