@@ -36,6 +36,8 @@ RUNS = [
                  marks=pytest.mark.slow),
     pytest.param("vanishing_gradients.py", ["--limit", "200", "--epochs", "1", "--probe", "20"],
                  marks=pytest.mark.slow),
+    pytest.param("vae.py", ["--limit", "256", "--epochs", "1", "--test", "500"], marks=pytest.mark.slow),
+    pytest.param("dcgan.py", ["--limit", "256", "--epochs", "1", "--samples", "200"], marks=pytest.mark.slow),
     # owned by the model-families and G2P engineers: the shared flags they are expected to take
     pytest.param("vit.py", ["--limit", "256", "--epochs", "1"], marks=pytest.mark.slow),
     pytest.param("resnet_small.py", ["--limit", "128", "--epochs", "1"], marks=pytest.mark.slow),
