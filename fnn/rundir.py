@@ -144,14 +144,16 @@ def load_data(cfg: dict, data_dir=None, download=False):
     return train, test
 
 
-def setup(cfg: dict, n_train: int) -> Setup:
-    """Model, initial params and state, and the optimizer for `n_train` examples per epoch."""
+def setup(cfg: dict, n_train: int, *, abstract: bool = False) -> Setup:
+    """Model, initial params and state, and the optimizer for `n_train` examples per epoch.
+    abstract=True: params and state as `jax.ShapeDtypeStruct`s (no compute), a template to load into."""
     try:
         model = build_model(cfg)
     except ValueError as err:
         raise UsageError(str(err)) from None
     key = jax.random.PRNGKey(cfg["seed"])
-    _, params, state = model.init(jax.random.fold_in(key, 0), IMAGE_SHAPE)
+    init = lambda k: model.init(k, IMAGE_SHAPE)[1:]                     # noqa: E731
+    params, state = (jax.eval_shape if abstract else lambda f, k: f(k))(init, jax.random.fold_in(key, 0))
     optimizer = build_optimizer(cfg, max(n_train // cfg["batch_size"], 1))
     return Setup(model, params, state, optimizer, key)
 
@@ -162,7 +164,7 @@ def split(cfg: dict, train, key):
 
 def load_weights(path: Path, run: Setup):
     """(params, state, opt_state, epoch, metadata) from a checkpoint; RunError names the damaged file."""
-    like_opt = run.optimizer.init(run.params)
+    like_opt = jax.eval_shape(run.optimizer.init, run.params)         # a template: shapes and dtypes only
     try:
         meta = checkpoint.read_info(path).metadata or {}          # verifies the checksum first
         params, state, opt_state, epoch = checkpoint.load_training(path, run.params, run.state, like_opt)
@@ -192,6 +194,6 @@ def load_run(run_dir: str | os.PathLike, which: str = "last"):
     run_dir = Path(run_dir)
     path = checkpoint_path(run_dir, which)
     cfg = read_config(run_dir)
-    run = setup(cfg, cfg["batch_size"])                 # the optimizer only as a template
+    run = setup(cfg, cfg["batch_size"], abstract=True)   # templates: the checkpoint gives the values
     params, state, _, epoch, _ = load_weights(path, run)
     return cfg, run.model, params, state, epoch

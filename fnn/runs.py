@@ -277,7 +277,7 @@ def evaluate_run(args) -> int:
     run_dir = Path(args.run_dir)
     path = checkpoint_path(run_dir, args.checkpoint)
     cfg = read_config(run_dir)
-    run = setup(cfg, cfg["batch_size"])            # the optimizer only as a template: any schedule length
+    run = setup(cfg, cfg["batch_size"], abstract=True)   # templates: the checkpoint gives the values
     params, state, _, epoch, meta = load_weights(path, run)
     x, labels = _evaluated_split(cfg, run, args)
     found = report.scores(predict(run.model, params, state, x), np.asarray(labels))
