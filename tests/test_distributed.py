@@ -69,7 +69,7 @@ def test_n_devices_give_the_parameters_of_one(rows, model):
     # match one device only if its batch statistics are over the global batch (synchronised).
     got = [r for r in rows if r.get("model") == model]
     combos = {(r["grads"], r["loop"], r["devices"], r["shard"]) for r in got}
-    assert len(combos) == 2 * 9              # grads x (scan: 1, 2, 4, 8, 8 sharded; step: 2, 4, 8, 8 sharded)
+    assert len(combos) == 2 * 7              # grads x (scan: 1, 2, 8, 8 sharded; step: 2, 8, 8 sharded)
     bad = [r for r in got if not r["rel"] < TOL]
     assert not bad, bad
     for r in got:                            # the sharded option really splits params across devices
@@ -110,12 +110,11 @@ def _processes(tmp_path, n):
 
 
 def test_real_multi_process_runs_match_one_process(tmp_path):
+    # 1 and 2 processes (4 devices): a 4-process run proved nothing more and cost ~40 s of CPU in the suite
     runs = {n: _processes(tmp_path, n) for n in (1, 2)}
     outs = {n: _finish(procs) for n, (_, procs) in runs.items()}
-    runs[4] = _processes(tmp_path, 4)                 # after the first ones: 4 + 3 processes at once is a lot
-    outs[4] = _finish(runs[4][1])
     reference = np.load(runs[1][0] / "result.npz")
-    for n in (2, 4):
+    for n in (2,):
         lines, result = outs[n], np.load(runs[n][0] / "result.npz")
         assert sorted(r["process"] for r in lines) == list(range(n))
         assert all(r["devices"] == 2 * n and r["local_devices"] == 2 and r["epoch"] == 1 for r in lines)
