@@ -11,11 +11,10 @@ from ..gradcheck import Case
 def Reparameterize(*, name: str = "Reparameterize") -> Layer:
     """A sample of N(mu, exp(log_var)): z = mu + exp(log_var / 2) * eps, eps ~ N(0, I) drawn from `key`.
 
-    The input is one array whose last axis holds [mu | log_var] (an encoder's Dense(2 * latent)),
-    so the layer sits in `serial`. It samples when given a key (training needs one); in
-    evaluation without a key it returns z = mu, the mean of the posterior.
+    x holds [mu | log_var] on its last axis (an encoder's Dense(2 L)), so the layer sits in `serial`.
+    It samples when given a key (training needs one); evaluation without a key returns z = mu.
     Shapes: x (B, ..., 2 L) -> z (B, ..., L); no params.
-    Backward, with s = exp(log_var / 2) * eps = z - mu:
+    Backward: with s = exp(log_var / 2) * eps = z - mu (the cache),
         dmu = dz      dlog_var = dz * eps * exp(log_var / 2) / 2 = dz * s / 2   (0 for z = mu)
     """
     def init(key, in_shape):

@@ -6,6 +6,7 @@ Host-side NumPy in float64, run once per evaluation, after the features are comp
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["frechet_distance", "gaussian_frechet_distance"]
 
@@ -16,7 +17,7 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-def gaussian_frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
+def gaussian_frechet_distance(mean_a: ArrayLike, cov_a: ArrayLike, mean_b: ArrayLike, cov_b: ArrayLike) -> float:
     """d^2 = |mean_a - mean_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2)).
 
     tr (cov_a cov_b)^(1/2) = sum sqrt(eig(S cov_b S)), S = cov_a^(1/2): a symmetric PSD matrix with
@@ -34,7 +35,7 @@ def gaussian_frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
 
 
-def frechet_distance(features_a, features_b) -> float:
+def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> float:
     """The Frechet distance between N(mean_a, cov_a) and N(mean_b, cov_b) fitted to two feature sets
     (sample mean, unbiased covariance as numpy.cov): see `gaussian_frechet_distance`.
 
