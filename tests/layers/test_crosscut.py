@@ -1,6 +1,7 @@
-"""Every registered layer through the same checks: jit, vmap, float32/float64
-(output dtype follows the input) under strict dtype promotion, and init's
-out_shape equal to what forward returns."""
+"""Every registered layer through the same checks: float32/float64 (output and gradient dtypes
+follow the input) under strict dtype promotion, init's out_shape equal to what forward returns,
+and, in float64, jit and vmap equal to the eager call (checking those again in float32 doubled
+the module's cost and found nothing float64 does not)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,13 +36,13 @@ def test_layer_jit_vmap_dtype(case, dtype):
     assert y.dtype == dtype
     assert y.shape == (case.batch, *out_shape)
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
-    y_jit, _ = jax.jit(apply)(params, state, x)
-    tol = 1e-5 if dtype == jnp.float32 else 1e-12
-    np.testing.assert_allclose(y_jit, y, rtol=tol, atol=tol)
-    xs = _inputs(jax.random.PRNGKey(3), case.in_shape, (2, case.batch), dtype)
-    ys, _ = jax.vmap(apply, in_axes=(None, None, 0))(params, state, xs)
-    first = jax.tree.map(lambda a: a[0], xs)
-    np.testing.assert_allclose(ys[0], apply(params, state, first)[0], rtol=tol, atol=tol)
+    if dtype == jnp.float64:      # jit and vmap once, in float64 where they must agree to rounding
+        y_jit, _ = jax.jit(apply)(params, state, x)
+        np.testing.assert_allclose(y_jit, y, rtol=1e-12, atol=1e-12)
+        xs = _inputs(jax.random.PRNGKey(3), case.in_shape, (2, case.batch), dtype)
+        ys, _ = jax.vmap(apply, in_axes=(None, None, 0))(params, state, xs)
+        first = jax.tree.map(lambda a: a[0], xs)
+        np.testing.assert_allclose(ys[0], apply(params, state, first)[0], rtol=1e-12, atol=1e-12)
     dparams, dx = layer.backward(params, layer.forward(params, state, x, key=fkey, train=case.train)[2],
                                  jnp.ones_like(y))
     assert all(g.dtype == dtype for g in jax.tree.leaves((dparams, dx)))
