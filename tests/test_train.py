@@ -346,7 +346,8 @@ def test_make_train_step_is_the_pure_step_jitted():
     opt_state = OPT.init(params)
     step = fnn.train.make_train_step(MODEL, softmax_cross_entropy, OPT)
     pure = fnn.train.train_step(MODEL, softmax_cross_entropy, OPT)
-    expected = pure(params, state, opt_state, (x, y), jax.random.PRNGKey(2))
+    # jitted without donation (op by op, the step's hundreds of small programs cost ~10 s of compiling)
+    expected = jax.jit(pure)(params, state, opt_state, (x, y), jax.random.PRNGKey(2))
     got = step(jax.tree.map(jnp.copy, params), state, jax.tree.map(jnp.copy, opt_state), (x, y),
                jax.random.PRNGKey(2))
     _close(got[0], expected[0], 1e-6)
