@@ -44,7 +44,14 @@ def Dropout(rate: float, *, name: str = "Dropout") -> Layer:
     Shapes: x (B, *in_shape) -> y (B, *in_shape); no params. Training needs `key`.
     Backward: dx = dy * m / (1 - rate) (the same mask), or dx = dy in evaluation.
     """
-    if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+    return inverted_dropout(rate, lambda shape: shape, name=name)
+
+
+def inverted_dropout(rate: float, mask_shape, *, name: str) -> Layer:
+    """y = x * m / (1 - rate) in training, m ~ Bernoulli(1 - rate) of shape `mask_shape(x.shape)`
+    broadcast over x (Dropout: x's shape; StochasticDepth: (B, 1, ..., 1)); y = x in evaluation.
+    Backward: dx = dy * m / (1 - rate), the same m; dx = dy in evaluation."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
         raise ValueError(f"{name}: rate (the probability of dropping) must lie in [0, 1), got {rate!r}")
 
     def init(key, in_shape):
@@ -57,7 +64,7 @@ def Dropout(rate: float, *, name: str = "Dropout") -> Layer:
         if not train or rate == 0.0:
             return x, state, None
         require_key(name, key)
-        scale = jnp.where(keep_mask(key, x.shape, rate), 1.0 / (1.0 - rate), 0.0)
+        scale = jnp.where(keep_mask(key, tuple(mask_shape(x.shape)), rate), 1.0 / (1.0 - rate), 0.0)
         scale = scale.astype(x.dtype)
         return x * scale, state, scale
 

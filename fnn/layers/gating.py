@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax.numpy as jnp
 import numpy as np
 
-from ..core import Layer, check_input, require_key
+from ..core import Layer
 from ..gradcheck import Case
 from .activation import Relu, Sigmoid, Swish
 from .combinators import _join, parallel, serial
 from .conv import Conv2D
 from .dense import Reshape
-from .dropout import keep_mask
+from .dropout import inverted_dropout
 from .pooling import GlobalAvgPool
 
 
@@ -114,27 +113,7 @@ def StochasticDepth(rate: float, *, name: str = "stochastic_depth") -> Layer:
     Shapes: x (B, ...) -> y (B, ...); no params. Training needs `key`.
     Backward: dx = dy m_b / (1 - rate) (the same m_b), or dx = dy in evaluation.
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"{name}: rate (the probability of dropping) must lie in [0, 1), got {rate!r}")
-
-    def init(key, in_shape):
-        del key
-        return tuple(in_shape), (), ()
-
-    def forward(params, state, x, *, key=None, train=False):
-        del params
-        check_input(name, x)
-        if not train or rate == 0.0:
-            return x, state, None
-        require_key(name, key)
-        keep = keep_mask(key, (x.shape[0],) + (1,) * (x.ndim - 1), rate)
-        scale = jnp.where(keep, 1.0 / (1.0 - rate), 0.0).astype(x.dtype)
-        return x * scale, state, scale
-
-    def backward(params, cache, dy):
-        return (), dy if cache is None else dy * cache
-
-    return Layer(init, forward, backward, name)
+    return inverted_dropout(rate, lambda shape: (shape[0],) + (1,) * (len(shape) - 1), name=name)
 
 
 def _gate():
