@@ -27,7 +27,7 @@ RUNS = [
     ("forecasting.py", ["--epochs", "2", "--seeds", "1"]),
     ("text_classification.py", ["--limit", "600"]),
     ("data_parallel.py", ["--limit", "512", "--epochs", "1"]),
-    ("finetune.py", ["--limit", "512", "--epochs", "1"]),
+    pytest.param("finetune.py", ["--limit", "256", "--epochs", "1", "--width", "4"], marks=pytest.mark.slow),
     pytest.param("representations.py", ["--limit", "256", "--epochs", "1", "--steps", "10"],
                  marks=pytest.mark.slow),
     pytest.param("classic.py", ["--limit", "500", "--rounds", "2", "--small", "iris"], marks=pytest.mark.slow),
