@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jax
 
+from . import lr_find as _lr_find
 from ._optional import MissingDependency
-from .lr_find import add_parser as add_lr_find_parser
 from .run_config import CHOICES, SETTINGS, TYPES, RunError, UsageError, flag, shown_default
 
 __all__ = ["main"]
@@ -137,7 +137,7 @@ def _parser(prog: str = "fnn", train_task: str = "classify") -> argparse.Argumen
                    help=f"the model: {', '.join(CHOICES['model'])} for classify (default: mlp; for g2p: fnn.g2p's); "
                         f"or torchvision's ImageNet models (224x224x3): resnet18, resnet34, vgg11, vgg16, alexnet, "
                         f"efficientnet_b0, vit_b_16")
-    add_lr_find_parser(sub)
+    _lr_find.add_arguments(sub.add_parser("lr-find", help=_lr_find.HELP))
     return p
 
 

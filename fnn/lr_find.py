@@ -19,11 +19,12 @@ from .run_config import OPTIMIZERS, UsageError, check_config, defaults_for
 from .rundir import checkpoint_path, load_data, load_weights, read_config, setup, split, training_loss
 from .train import lr_find
 
+HELP = "learning-rate range test: sweep the rate up from a run's checkpoint or a fresh model, print the " \
+       "suggested rate, save lr_find.png"
 
-def add_parser(sub) -> None:
-    """The `lr-find` subcommand and its options."""
-    p = sub.add_parser("lr-find", help="learning-rate range test: sweep the rate up from a run's checkpoint "
-                                       "or a fresh model, print the suggested rate, save lr_find.png")
+
+def add_arguments(p) -> None:
+    """The options of `fnn lr-find` (cli.py makes its subparser)."""
     p.add_argument("target", nargs="?", default=None, metavar="RUN_OR_MODEL",
                    help=f"a run directory, or a model: {', '.join(MODELS)}")
     p.add_argument("--model", default=None, help="the model, when no RUN_OR_MODEL is given")
@@ -115,4 +116,4 @@ def _plot(result, folder: Path, title: str) -> None:
     print(f"wrote {folder / 'lr_find.png'}")
 
 
-__all__ = ["add_parser", "lr_find_command"]
+__all__ = ["HELP", "add_arguments", "lr_find_command"]
