@@ -38,15 +38,19 @@ from .plots import plot_images as plot_images
 from .plots import plot_time_saliency as plot_time_saliency
 from .plots import plot_token_maps as plot_token_maps
 from .report import write_report as write_report
+from .shap import Shapley as Shapley
+from .shap import exact_shapley as exact_shapley
+from .shap import kernel_shap as kernel_shap
+from .shap import rank_correlation as rank_correlation
 from .structure import Structure as Structure
 from .structure import describe as describe
 
 __all__ = [
-    "ActivationStats", "Attributions", "GradientNorms", "Structure", "Trace", "activation_maps",
+    "ActivationStats", "Attributions", "GradientNorms", "Shapley", "Structure", "Trace", "activation_maps",
     "activation_maximization", "activation_stats", "attention_rollout", "attention_weights",
-    "combinator_kind", "describe", "filters", "gate_activations", "grad_cam", "gradient_norms",
-    "integrated_gradients", "occlusion", "plot_activation_functions", "plot_activation_maps",
+    "combinator_kind", "describe", "exact_shapley", "filters", "gate_activations", "grad_cam", "gradient_norms",
+    "integrated_gradients", "kernel_shap", "occlusion", "plot_activation_functions", "plot_activation_maps",
     "plot_attention", "plot_attributions", "plot_embedding", "plot_filters", "plot_gates",
     "plot_grad_cam", "plot_gradient_norms", "plot_images", "plot_time_saliency", "plot_token_maps",
-    "saliency", "trace", "write_report",
+    "rank_correlation", "saliency", "trace", "write_report",
 ]
