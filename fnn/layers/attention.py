@@ -243,6 +243,14 @@ def _memory_weights(name, s, mask):
     return _masked_softmax(s, None if full is None else full[:, 0])
 
 
+def _memory_weights_backward(p, m, dy, return_weights: bool):
+    """Through c = P m and P = softmax(s): (dS, P^T dc), from dy = dc or (dc, dP_out)."""
+    dc, dweights = dy if return_weights else (dy, None)
+    dp = jnp.einsum("bqd,bkd->bqk", dc, m)
+    ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
+    return ds, jnp.einsum("bqk,bqd->bkd", p, dc)
+
+
 def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: Initializer = glorot_uniform,
                       name: str = "AdditiveAttention") -> Layer:
     """Bahdanau attention: s_qk = v . tanh(q_t W_q + m_k W_k),  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
@@ -275,15 +283,12 @@ def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: In
 
     def backward(params, cache, dy):
         q, m, e, p, mask = cache
-        dc, dweights = dy if return_weights else (dy, None)
-        dp = jnp.einsum("bqd,bkd->bqk", dc, m)
-        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
+        ds, dm_c = _memory_weights_backward(p, m, dy, return_weights)
         de = ds[..., None] * params["v"] * (1 - e * e)
         dW_q, _, dq = _affine_backward(q, de.sum(axis=2), params["W_q"])
         dW_k, _, dm_k = _affine_backward(m, de.sum(axis=1), params["W_k"])
         grads = {"W_q": dW_q, "W_k": dW_k, "v": jnp.einsum("bqk,bqka->a", ds, e)}
-        dm = jnp.einsum("bqk,bqd->bkd", p, dc) + dm_k
-        return grads, (dq, dm, *(() if mask is None else (None,)))
+        return grads, (dq, dm_c + dm_k, *(() if mask is None else (None,)))
 
     return Layer(init, forward, backward, name)
 
@@ -315,12 +320,9 @@ def LuongAttention(*, return_weights: bool = False, W_init: Initializer = glorot
 
     def backward(params, cache, dy):
         q, m, u, p, mask = cache
-        dc, dweights = dy if return_weights else (dy, None)
-        dp = jnp.einsum("bqd,bkd->bqk", dc, m)
-        ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
+        ds, dm_c = _memory_weights_backward(p, m, dy, return_weights)
         dW, _, dq = _affine_backward(q, jnp.einsum("bqk,bkd->bqd", ds, m), params["W"])
-        dm = jnp.einsum("bqk,bqd->bkd", p, dc) + jnp.einsum("bqk,bqd->bkd", ds, u)
-        return {"W": dW}, (dq, dm, *(() if mask is None else (None,)))
+        return {"W": dW}, (dq, dm_c + jnp.einsum("bqk,bqd->bkd", ds, u), *(() if mask is None else (None,)))
 
     return Layer(init, forward, backward, name)
 
