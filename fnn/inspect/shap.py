@@ -127,10 +127,10 @@ def _coalitions(M: int, samples: int, key) -> tuple[np.ndarray, np.ndarray]:
         s = Z.sum(axis=1)
         return Z, (M - 1) / (np.array([math.comb(M, k) for k in s]) * s * (M - s))
     mass = (M - 1) / (sizes * (M - sizes))
-    k_size, k_perm = jax.random.split(key)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())     # numpy: no compile per M
     half = max(samples // 2, 1)
-    drawn = np.asarray(jax.random.choice(k_size, sizes, (half,), p=jnp.asarray(mass / mass.sum())))
-    order = np.asarray(jnp.argsort(jax.random.uniform(k_perm, (half, M)), axis=1))
+    drawn = rng.choice(sizes, half, p=mass / mass.sum())
+    order = np.argsort(rng.random((half, M)), axis=1)
     Z = (np.argsort(order, axis=1) < drawn[:, None]).astype(np.int32)            # a random subset of each size
     return np.concatenate([Z, 1 - Z]), np.ones(2 * half)
 
@@ -162,10 +162,10 @@ def kernel_shap(model: Layer, params: PyTree, state: PyTree, x, target=None, *, 
     if M < 2:
         raise ValueError(f"kernel_shap: need at least 2 groups, got {M}")
     Z, weights = _coalitions(M, samples, jax.random.PRNGKey(0) if key is None else key)
-    ends = _scores(model, params, state, x, base, g, np.stack([np.zeros(M, np.int32), np.ones(M, np.int32)]), chosen)
-    v = _scores(model, params, state, x, base, g, Z, chosen)
-    change = ends[1] - ends[0]
-    return _result(_solve(Z, weights, v, ends[0], change), g, change)
+    ends = np.stack([np.zeros(M, np.int32), np.ones(M, np.int32)])
+    v = _scores(model, params, state, x, base, g, np.concatenate([ends, Z]), chosen)   # CHUNK - 2 samples: one call
+    change = v[1] - v[0]
+    return _result(_solve(Z, weights, v[2:], v[0], change), g, change)
 
 
 def rank_correlation(a, b) -> float:
