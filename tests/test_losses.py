@@ -12,9 +12,9 @@ import pytest
 import fnn
 from fnn import gradcheck
 from fnn import losses as L
-from fnn.losses import _cases, pair, probability, regression
+from fnn.losses import _cases, boxes, pair, probability, regression
 
-CASES = {c.name: c for module in (regression, probability, pair) for c in module.CASES}
+CASES = {c.name: c for module in (regression, probability, pair, boxes) for c in module.CASES}
 # CASES row -> the record it checks (options fixed); its inputs come from the row's make(key).
 ROWS = {
     "mse": L.mse, "mae": L.mae, "huber": L.huber.partial(delta=0.7), "log_cosh": L.log_cosh,
@@ -26,7 +26,7 @@ ROWS = {
     "softmax_cross_entropy-smoothed": L.softmax_cross_entropy.partial(label_smoothing=0.1),
     "kl_divergence": L.kl_divergence, "js_divergence": L.js_divergence, "focal": L.focal,
     "focal-gamma0.5-no-alpha": L.focal.partial(gamma=0.5, alpha=None), "dice": L.dice,
-    "contrastive": L.contrastive, "triplet": L.triplet,
+    "contrastive": L.contrastive, "triplet": L.triplet, "iou": L.iou, "giou": L.giou,
 }
 PUBLIC = [getattr(L, name) for name in L.__all__ if isinstance(getattr(L, name), L.Loss)]
 CHECKED = [loss for loss in PUBLIC if loss.name in {row.name for row in ROWS.values()}]   # (pred, target) ones

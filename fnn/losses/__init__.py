@@ -13,6 +13,8 @@ Shape mismatches raise ValueError naming the loss.
 """
 from .base import REDUCTIONS as REDUCTIONS
 from .base import Loss as Loss
+from .boxes import giou as giou
+from .boxes import iou as iou
 from .ctc import ctc as ctc
 from .gaussian import gaussian_kl as gaussian_kl
 from .pair import contrastive as contrastive
@@ -33,7 +35,7 @@ from .regression import quantile as quantile
 from .regression import squared_hinge as squared_hinge
 
 __all__ = [
-    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "gaussian_kl", "hinge",
-    "huber", "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
+    "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "gaussian_kl", "giou", "hinge",
+    "huber", "iou", "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
     "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "squared_hinge", "triplet",
 ]
