@@ -29,3 +29,34 @@ def key():
 # With jax 0.10's default partitionable threefry, a random draw of a 4-d shape takes
 # seconds to compile; the classic threefry compiles ~6x faster (same determinism).
 jax.config.update("jax_threefry_partitionable", False)
+
+# FNN_TEST_CPU_LOG=FILE: append "cpu_seconds<TAB>nodeid<TAB>phase" for every test phase (setup, call,
+# teardown), counting this process and its finished subprocesses: where the suite's time goes,
+# independent of the machine's load (wall-clock durations are not, on a shared machine).
+_CPU_LOG = os.environ.get("FNN_TEST_CPU_LOG")
+
+
+def _cpu_seconds() -> float:
+    import resource
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+if _CPU_LOG:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(item):
+        yield from _log_cpu(item, "setup")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(item):
+        yield from _log_cpu(item, "call")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(item):
+        yield from _log_cpu(item, "teardown")
+
+    def _log_cpu(item, phase):
+        start = _cpu_seconds()
+        yield
+        with open(_CPU_LOG, "a") as log:
+            log.write(f"{_cpu_seconds() - start:.2f}\t{item.nodeid}\t{phase}\n")
