@@ -33,7 +33,7 @@ train: $(VENV)/.installed data
 
 test: $(VENV)/.installed data
 	$(VENV)/bin/ruff check fnn tests examples benchmarks
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(ARGS)
 
 gradcheck: $(VENV)/.installed
 	$(PY) -m fnn gradcheck

@@ -18,8 +18,7 @@ import pytest
 from fnn import checkpoint
 from fnn.cli import _prog, main
 
-# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("cli")
+# one xdist worker runs this whole file (make test: --dist loadfile), so its module-scoped fixtures are built once
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("/usr/share/datasets/fashion-mnist")

@@ -17,9 +17,8 @@ from fnn.cli import main
 from fnn.models import MODELS, RECIPES
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
-# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
-pytestmark = [pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed"),
-              pytest.mark.xdist_group("cli_families")]
+# one xdist worker runs this whole file (make test: --dist loadfile), so its module-scoped fixtures are built once
+pytestmark = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
 NARROW = {"resnet": ["--width", "4"], "vit": ["--width", "8", "--depth", "1", "--heads", "2", "--mlp-dim", "16"],
           "lstm": ["--width", "8"], "gru": ["--width", "8"]}
 

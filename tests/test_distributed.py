@@ -17,8 +17,7 @@ import pytest
 
 from fnn import distributed
 
-# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("distributed")
+# one xdist worker runs this whole file (make test: --dist loadfile), so its module-scoped fixtures are built once
 
 SCRIPTS = Path(__file__).parent / "distributed_scripts"
 ROOT = Path(__file__).parent.parent

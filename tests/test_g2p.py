@@ -23,8 +23,7 @@ from fnn.metrics import wer_per
 from fnn.models import seq2seq as S
 from fnn.run_config import UsageError
 
-# one xdist worker runs this module, so its module-scoped fixtures are built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("g2p")
+# one xdist worker runs this whole file (make test: --dist loadfile), so its module-scoped fixtures are built once
 
 KEY = jax.random.PRNGKey(0)
 ROOT = Path(__file__).resolve().parents[1]
