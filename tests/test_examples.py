@@ -39,8 +39,9 @@ RUNS = [
     pytest.param("vae.py", ["--limit", "256", "--epochs", "1", "--test", "500"], marks=pytest.mark.slow),
     pytest.param("dcgan.py", ["--limit", "256", "--epochs", "1", "--samples", "200"], marks=pytest.mark.slow),
     # owned by the model-families and G2P engineers: the shared flags they are expected to take
-    pytest.param("vit.py", ["--limit", "256", "--epochs", "1"], marks=pytest.mark.slow),
-    pytest.param("resnet_small.py", ["--limit", "128", "--epochs", "1"], marks=pytest.mark.slow),
+    pytest.param("vit.py", ["--limit", "256", "--epochs", "1", "--width", "16", "--depth", "1", "--heads", "2"],
+                 marks=pytest.mark.slow),
+    pytest.param("resnet_small.py", ["--limit", "128", "--epochs", "1", "--width", "4"], marks=pytest.mark.slow),
     pytest.param("sequence_classifier.py", ["--limit", "256", "--epochs", "1"], marks=pytest.mark.slow),
     pytest.param("g2p.py", ["--limit", "200", "--epochs", "1", "--size", "16", "--curve-words", "10",
                            "--test-words", "20", "--beam", "1"], marks=pytest.mark.slow),
