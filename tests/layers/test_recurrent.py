@@ -8,29 +8,11 @@ import pytest
 
 import fnn
 from fnn import interop
-from fnn.gradcheck import check_case
 from fnn.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
-from fnn.layers.recurrent import CASES
 
-FAST = ("T1-forward", "T1-reverse-padded", "T50-forward-padded", "T50-reverse-padded",
-        "initial-state", "Bidirectional-GRU-T50-padded")
-
-
-def _fast(case):
-    return any(tag in case.name for tag in FAST)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if _fast(c)], ids=lambda c: c.name)
-def test_gradcheck(case):
-    report = check_case(case, jax.random.PRNGKey(hash(case.name) % 1000))
-    assert report.passed, report
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", [c for c in CASES if not _fast(c)], ids=lambda c: c.name)
-def test_gradcheck_rest(case):
-    report = check_case(case, jax.random.PRNGKey(3))
-    assert report.passed, report
+# The gradient checks of every row of fnn.layers.recurrent.CASES (T = 1 and 50, forward and reverse,
+# padded, initial states, Bidirectional) run in tests/test_gradcheck.py with the rest of the table;
+# running them here again with other keys cost ~70 s of CPU a suite.
 
 
 def test_simple_rnn_by_hand():
