@@ -3,6 +3,7 @@ from . import activations as activations
 from . import checkpoint as checkpoint
 from . import classic as classic
 from . import data as data
+from . import detection as detection
 from . import distributed as distributed
 from . import gradcheck as gradcheck
 from . import initializers as initializers
@@ -36,6 +37,7 @@ __all__ = [
     "checkpoint",
     "classic",
     "data",
+    "detection",
     "distributed",
     "find_layer",
     "gradcheck",

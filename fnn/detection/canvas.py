@@ -37,17 +37,16 @@ def tight_boxes(images, threshold: float = 0.1) -> np.ndarray:
     return np.stack([x1, y1, x2, y2], 1).astype(np.float32)
 
 
-def _place(key, side: float, size: int, max_objects: int, scale: tuple[float, float]):
-    """Per slot: scale s, top-left corner (x0, y0) in canvas pixels."""
-    k_quadrant, k_scale, k_position = jax.random.split(key, 3)
-    quadrant = jax.random.permutation(k_quadrant, 4)[:max_objects]
-    s = jax.random.uniform(k_scale, (max_objects,), minval=scale[0], maxval=scale[1])
+def _place(u: Array, side: float, size: int, max_objects: int, scale: tuple[float, float]):
+    """Per slot from uniforms u (4 + 3 max_objects,): scale s, top-left corner (x0, y0) in canvas pixels."""
+    n = max_objects
+    quadrant = jnp.argsort(u[:4])[:n]                                 # n distinct quadrants, in random order
+    s = scale[0] + (scale[1] - scale[0]) * u[4:4 + n]
     half, extent = size / 2, s * side
-    origin = jnp.stack([quadrant % 2, quadrant // 2], 1) * half                    # (n, 2): x, y
+    origin = jnp.stack([quadrant % 2, quadrant // 2], 1).astype(jnp.float32) * half    # (n, 2): x, y
     low = jnp.maximum(origin - SPILL, 0)
     high = jnp.minimum(origin + half + SPILL, size) - extent[:, None]
-    corner = low + jax.random.uniform(k_position, (max_objects, 2)) * jnp.maximum(high - low, 0)
-    return s, corner
+    return s, low + u[4 + n:].reshape(n, 2) * jnp.maximum(high - low, 0)
 
 
 def _paint(items, s, corner, present, size: int) -> Array:
@@ -63,20 +62,23 @@ def _paint(items, s, corner, present, size: int) -> Array:
     return jnp.max(layers, axis=0)
 
 
-def _canvas(key, images, frames, labels, size, max_objects, scale):
-    k_count, k_pick, k_place = jax.random.split(key, 3)
-    count = jax.random.randint(k_count, (), 1, max_objects + 1)
-    pick = jax.random.randint(k_pick, (max_objects,), 0, images.shape[0])
-    s, corner = _place(k_place, images.shape[1], size, max_objects, scale)
-    present = jnp.arange(max_objects) < count
+def _canvas(u, images, frames, labels, size, max_objects, scale):
+    """One canvas from uniforms u (5 + 4 max_objects,): the count, the items, then `_place`'s."""
+    n = max_objects
+    count = 1 + jnp.minimum((u[0] * n).astype(jnp.int32), n - 1)
+    pick = jnp.minimum((u[1:1 + n] * images.shape[0]).astype(jnp.int32), images.shape[0] - 1)
+    s, corner = _place(u[1 + n:], images.shape[1], size, n, scale)
+    present = jnp.arange(n, dtype=jnp.int32) < count
     canvas = _paint(images[pick], s, corner, present.astype(images.dtype), size)
     boxes = jnp.clip(jnp.tile(corner, 2) + s[:, None] * frames[pick], 0, size)
     return canvas[..., None], jnp.where(present[:, None], boxes, 0), jnp.where(present, labels[pick], -1)
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6))
-def _draw(keys, images, frames, labels, size, max_objects, scale):
-    return jax.vmap(lambda key: _canvas(key, images, frames, labels, size, max_objects, scale))(keys)
+@functools.partial(jax.jit, static_argnums=(1, 5, 6, 7))
+def _draw(key, count, images, frames, labels, size, max_objects, scale):
+    """Every random number from one draw (one threefry program to compile, not one per use)."""
+    u = jax.random.uniform(key, (count, 5 + 4 * max_objects), jnp.float32)
+    return jax.vmap(lambda row: _canvas(row, images, frames, labels, size, max_objects, scale))(u)
 
 
 def canvases(key: Array, images, labels, count: int, *, size: int = 64, max_objects: int = 3,
@@ -99,5 +101,5 @@ def canvases(key: Array, images, labels, count: int, *, size: int = 64, max_obje
         raise ValueError(f"canvases: scale {scale} must be positive and fit an item of side {images.shape[1]} "
                          f"in a quadrant of side {size // 2} (+{SPILL})")
     frames = jnp.asarray(tight_boxes(images, threshold))
-    return _draw(jax.random.split(key, count), jnp.asarray(images), frames, jnp.asarray(labels, jnp.int32),
+    return _draw(key, count, jnp.asarray(images), frames, jnp.asarray(labels, jnp.int32),
                  size, max_objects, tuple(scale))

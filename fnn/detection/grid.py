@@ -9,6 +9,9 @@ replaces an earlier one). A target is (B, S, S, 6): [present, class, x1, y1, x2,
 """
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 from .. import activations
@@ -25,6 +28,11 @@ def encode(boxes, classes, *, grid: int = 8, size: int = 64) -> Array:
     if boxes.ndim != 3 or boxes.shape[-1] != 4 or classes.shape != boxes.shape[:2]:
         raise ValueError(f"encode: expected boxes (B, N, 4) and classes (B, N), got boxes {boxes.shape} "
                          f"and classes {classes.shape}")
+    return _encode(boxes, classes, grid, size)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _encode(boxes: Array, classes: Array, grid: int, size: int) -> Array:
     cell = size / grid
     center = (boxes[..., :2] + boxes[..., 2:]) / 2
     col, row = (jnp.clip(center // cell, 0, grid - 1).astype(jnp.int32)[..., i] for i in range(2))
@@ -53,9 +61,10 @@ def decode_boxes(pred: Array, *, size: int = 64, prior: float = PRIOR) -> Array:
     return jnp.concatenate([center - sides / 2, center + sides / 2], -1)
 
 
+@functools.partial(jax.jit, static_argnames=("size", "prior"))
 def decode(pred: Array, *, size: int = 64, prior: float = PRIOR) -> tuple[Array, Array, Array]:
     """Every cell's detection: boxes (B, S*S, 4), scores (B, S*S) = sigmoid(o) max_k softmax(k),
-    classes (B, S*S) int32 (the argmax). Filter and suppress with `fnn.detection.detect`."""
+    classes (B, S*S) int32 (the argmax). Filter and suppress with `fnn.detection.detect`. Jitted."""
     boxes = decode_boxes(pred, size=size, prior=prior)
     probabilities = activations.softmax(pred[..., 5:])
     scores = activations.sigmoid(pred[..., 0]) * jnp.max(probabilities, -1)

@@ -6,6 +6,7 @@ table the command line picks them from (`MODELS`), their training recipes and gr
 from __future__ import annotations
 
 from ..gradcheck import Case
+from .detection import detector as detector
 from .efficientnet import efficientnet_b0 as efficientnet_b0
 from .recipes import ARCH_ARGS as ARCH_ARGS
 from .recipes import RECIPES as RECIPES
@@ -37,7 +38,7 @@ from .vit_b_16 import vision_transformer as vision_transformer
 from .vit_b_16 import vit_b_16 as vit_b_16
 
 __all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE",
-           "attention_weights", "beam_search", "cnn", "default_val_size", "greedy", "gru", "lstm", "mlp",
+           "attention_weights", "beam_search", "cnn", "default_val_size", "detector", "greedy", "gru", "lstm", "mlp",
            "residual_block", "resnet_small", "row_classifier", "vit",
            "alexnet", "resnet", "resnet18", "resnet34", "vgg", "vgg11", "vgg16",   # torchvision's (ImageNet)
            "efficientnet_b0", "vision_transformer", "vit_b_16"]
