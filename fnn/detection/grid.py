@@ -4,8 +4,8 @@ the detection loss as a `Loss` record with its hand-derived gradient.
 The head gives, per cell (i, j) (row, column) of side c = size / S, 5 + K numbers:
     [o, tx, ty, tw, th, k_0 ... k_{K-1}]   objectness logit, box offsets, class logits
     box center = ((j + sigmoid(tx)) c, (i + sigmoid(ty)) c),  width = prior exp(tw),  height = prior exp(th)
-The cell that holds a box's center is responsible for it (a later box in the same cell
-replaces an earlier one). A target is (B, S, S, 6): [present, class, x1, y1, x2, y2].
+The cell that holds a box's center is responsible for it (of two boxes centered in one cell,
+one is kept: rare on `canvases`, whose items keep their centers in their own quadrants). A target is (B, S, S, 6): [present, class, x1, y1, x2, y2].
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ PRIOR = 24.0        # the anchor's side in pixels: Fashion-MNIST items drawn at 
 
 def encode(boxes, classes, *, grid: int = 8, size: int = 64) -> Array:
     """Targets (B, grid, grid, 6) [present, class, x1, y1, x2, y2] from boxes (B, N, 4) (x1, y1, x2, y2)
-    in pixels and classes (B, N) int (-1: no object). jit-able."""
+    in pixels and classes (B, N) int (-1: no object). Jitted."""
     boxes, classes = jnp.asarray(boxes, jnp.float32), jnp.asarray(classes)
     if boxes.ndim != 3 or boxes.shape[-1] != 4 or classes.shape != boxes.shape[:2]:
         raise ValueError(f"encode: expected boxes (B, N, 4) and classes (B, N), got boxes {boxes.shape} "
