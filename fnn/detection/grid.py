@@ -5,7 +5,8 @@ The head gives, per cell (i, j) (row, column) of side c = size / S, 5 + K number
     [o, tx, ty, tw, th, k_0 ... k_{K-1}]   objectness logit, box offsets, class logits
     box center = ((j + sigmoid(tx)) c, (i + sigmoid(ty)) c),  width = prior exp(tw),  height = prior exp(th)
 The cell that holds a box's center is responsible for it (of two boxes centered in one cell,
-one is kept: rare on `canvases`, whose items keep their centers in their own quadrants). A target is (B, S, S, 6): [present, class, x1, y1, x2, y2].
+one is kept: rare on `canvases`, whose items keep their centers in their own quadrants).
+A target is (B, S, S, 6): [present, class, x1, y1, x2, y2].
 """
 from __future__ import annotations
 
