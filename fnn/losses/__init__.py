@@ -19,6 +19,7 @@ from .ctc import ctc as ctc
 from .gaussian import gaussian_kl as gaussian_kl
 from .pair import contrastive as contrastive
 from .pair import triplet as triplet
+from .perceptual import perceptual as perceptual
 from .probability import binary_cross_entropy as binary_cross_entropy
 from .probability import dice as dice
 from .probability import focal as focal
@@ -36,6 +37,6 @@ from .regression import squared_hinge as squared_hinge
 
 __all__ = [
     "REDUCTIONS", "Loss", "binary_cross_entropy", "contrastive", "ctc", "dice", "focal", "gaussian_kl", "giou", "hinge",
-    "huber", "iou", "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "quantile",
+    "huber", "iou", "js_divergence", "kl_divergence", "log_cosh", "mae", "mse", "perceptual", "quantile",
     "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "squared_hinge", "triplet",
 ]
