@@ -33,8 +33,8 @@ def _checked_taps(name: str, network: Layer, params, taps, layer_weights) -> tup
     return taps, layer_weights
 
 
-def perceptual(network: Layer, params, state, *, taps: Sequence[int], layer_weights: Sequence[float] | None = None,
-               name: str = "perceptual") -> Loss:
+def perceptual(network: Layer, params: tuple, state: tuple, *, taps: Sequence[int],
+               layer_weights: Sequence[float] | None = None, name: str = "perceptual") -> Loss:
     """L(x, y) = sum_l w_l mean((phi_l(x) - phi_l(y))^2), phi_l = output of `network.children[taps[l]]`.
 
     Shapes: x, y (B, *in_shape) of the network -> a scalar; `.grad(x, y)` is dL/dx, shaped like x.
