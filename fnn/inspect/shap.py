@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import Layer, PyTree
+from .attribution import logits
 
 EXACT_LIMIT = 16        # 2^16 forward passes per image at most
 CHUNK = 128             # coalitions per jitted call (a fixed size: one compile)
@@ -84,7 +85,7 @@ def _scores(model, params, state, x, baseline, groups, Z, chosen) -> np.ndarray:
 def _setup(model, params, state, x, target, baseline, patch, groups, what):
     x = jnp.asarray(x)
     g = _groups(x, patch, groups, what)
-    y = model.apply(params, state, x)[0]
+    y = logits(model, params, state, x)          # jitted, and shared with the other attributions
     n = y.shape[-1]
     chosen = np.argmax(np.asarray(y), axis=-1) if target is None else np.broadcast_to(np.asarray(target), x.shape[:1])
     if np.any((chosen < 0) | (chosen >= n)):
