@@ -290,11 +290,13 @@ def test_plot_attention_writes_a_heat_map(tmp_path):
 # ------------------------------------------------------------ the report, per model family
 SIZE, DIM = 16, 8           # 16x16 images: a 4x4 patch grid, 16 rows read by the recurrent models
 SECTIONS = ("Attributions", "Grad-CAM", "Saliency over time steps", "Gate activations", "Attention per head",
-            "Attention rollout", "Filters", "Feature maps", "First-layer weights", "Layer statistics")
+            "Attention rollout", "Filters", "Feature maps", "First-layer weights", "Layer statistics",
+            "BatchNorm input and output")
+BN = "BatchNorm input and output"          # served where the model has BatchNorm layers
 SERVED = {
-    "mlp": {"Attributions", "First-layer weights", "Layer statistics"},
-    "cnn": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics"},
-    "resnet": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics"},
+    "mlp": {"Attributions", "First-layer weights", "Layer statistics", BN},
+    "cnn": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics", BN},
+    "resnet": {"Attributions", "Grad-CAM", "Filters", "Feature maps", "Layer statistics", BN},
     "lstm": {"Attributions", "Saliency over time steps", "Gate activations", "Layer statistics"},
     "gru": {"Attributions", "Saliency over time steps", "Gate activations", "Layer statistics"},
     "vit": {"Attributions", "Attention per head", "Attention rollout", "Filters", "Feature maps",
@@ -382,9 +384,26 @@ def test_report_shows_what_the_structure_serves(kind, report):
     assert rows and all(not r.startswith(rows[0] + "/") for r in rows[1:])       # leaves only
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_attributions_show_kernel_shap_and_its_rank_correlations(kind, report):
+    """A KernelSHAP column beside occlusion (16x16 images: 16 patches of 4x4), and per image Spearman's
+    rho of KernelSHAP with occlusion and IG pooled to the same patches, each in [-1, 1]."""
+    out, page = report(kind)
+    body = _sections(page)["Attributions"]
+    maps = re.search(r"<p>For the predicted class: (.*?) \(gradients", body).group(1).split("), ")
+    assert maps[-2:] == ["occlusion (4x4, stride 2", "KernelSHAP (16 patches)"], maps
+    width = int.from_bytes((out / "image_0.png").read_bytes()[16:20], "big")     # the PNG header's width
+    assert width > 2.3 * 110 * (len(maps) + 1) * 0.75, (width, maps)             # a column per map (plots.py)
+    assert "over 16 patches of 4x4 pixels" in body and "pooled to the same 16 patches" in body
+    rows = re.findall(r"<tr><td>(\d): true [^<]*</td><td>(-?[\d.]+)</td><td>(-?[\d.]+)</td></tr>", body)
+    assert [r[0] for r in rows] == ["0", "1"] and all(-1 <= float(v) <= 1 for r in rows for v in r[1:]), rows
+    assert re.search(r"Mean over the images: rho = -?[\d.]+ with occlusion, -?[\d.]+ with IG", body)
+
+
 def test_report_images_per_family(report):
     out, _ = report("mlp")
-    assert {"image_0.png", "image_1.png", "dense_weights.png", "index.html"} == {p.name for p in out.iterdir()}
+    assert {"image_0.png", "image_1.png", "dense_weights.png", "batchnorm_histograms.png", "index.html"} == {
+        p.name for p in out.iterdir()}
     out, _ = report("vit")
     assert {"attention_heads.png", "rollout.png", "filters.png"} <= {p.name for p in out.iterdir()}
     assert "grad_cam.png" not in {p.name for p in out.iterdir()}

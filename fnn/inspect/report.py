@@ -1,8 +1,8 @@
 """One folder of pictures for a trained image classifier, with an `index.html` that shows them.
 What it shows follows the model's structure (`fnn.inspect.structure`), never its name:
 
-    every model     saliency, integrated gradients, occlusion; per-layer activation and
-                    gradient statistics
+    every model     saliency, integrated gradients, occlusion, KernelSHAP over patches (and its
+                    rank correlation with the two); per-layer activation and gradient statistics
     convolutions    Grad-CAM, the first convolution's filters and feature maps
     dense input     the first dense layer's weights drawn as images, one per hidden unit
     LSTM / GRU      saliency per time step (image row), the gates over time for one image
