@@ -67,9 +67,10 @@ def main():
         scores.append(detection.mean_average_precision(found, truths, iou_threshold=0.5)[0])
         print(f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.3f}, held-out mAP@0.5 {scores[-1]:.4f}", flush=True)
 
-    start = time.perf_counter()
+    start, steps = time.perf_counter(), args.epochs * (args.limit // BATCH)
     params, state, _, _ = fnn.train.fit(
-        model, params, state, fnn.optim.adam(2e-3), (x, detection.encode(boxes, classes)),
+        model, params, state, fnn.optim.adam(fnn.optim.cosine_decay(2e-3, steps, alpha=0.05)),
+        (x, detection.encode(boxes, classes)),
         loss=detection.detection_loss, epochs=args.epochs, batch_size=BATCH, key=jax.random.fold_in(key, 4),
         grads="manual", progress=False, on_epoch=on_epoch)
     found = detection.detect(fnn.train.predict(model, params, state, x_test, batch_size=500))
