@@ -98,7 +98,8 @@ def test_evaluate_predict_and_summary(family_run, small_data, capsys):
 
 
 # what `fnn inspect` must show for each family's run (the section titles of its index.html)
-INSPECT_SECTIONS = {"mlp": ["Attributions", "First-layer weights"], "cnn": ["Grad-CAM", "Filters"],
+INSPECT_SECTIONS = {"mlp": ["Attributions", "First-layer weights"],
+                    "cnn": ["Grad-CAM", "Filters", "BatchNorm input and output"],
                     "resnet": ["Grad-CAM", "Filters"], "lstm": ["Gate activations", "Saliency over time steps"],
                     "gru": ["Gate activations"],
                     "vit": ["Attention per head", "Attention rollout"]}

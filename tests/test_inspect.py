@@ -400,6 +400,25 @@ def test_attributions_show_kernel_shap_and_its_rank_correlations(kind, report):
     assert re.search(r"Mean over the images: rho = -?[\d.]+ with occlusion, -?[\d.]+ with IG", body)
 
 
+def test_batchnorm_histograms_pair_each_batchnorm_with_its_input():
+    """From the report's jitted trace (its dict comes back sorted by path, not in forward order):
+    the resnet's three BatchNorms, each with the output of the convolution before it."""
+    from fnn.inspect._batchnorm import batchnorm_inputs_outputs
+    from fnn.inspect.attribution import class_trace
+    model = _family("resnet")
+    _, params, state = model.init(jax.random.PRNGKey(0), (SIZE, SIZE, 1))
+    x, _ = _images()
+    outputs = class_trace(model, params, state, x)[0].outputs
+    pairs = batchnorm_inputs_outputs(model, params, state, outputs)
+    block = "resnet/residual/serial/"
+    convs = {"resnet/BatchNorm": "resnet/Conv2D", block + "BatchNorm_1": block + "Conv2D_1",
+             block + "BatchNorm_2": block + "Conv2D_2"}
+    assert set(pairs) == set(convs), sorted(outputs)
+    for bn, conv in convs.items():
+        np.testing.assert_array_equal(pairs[bn][0], outputs[conv])
+        np.testing.assert_array_equal(pairs[bn][1], outputs[bn])
+
+
 def test_report_images_per_family(report):
     out, _ = report("mlp")
     assert {"image_0.png", "image_1.png", "dense_weights.png", "batchnorm_histograms.png", "index.html"} == {

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import losses
 from . import plots
+from ._batchnorm import batchnorm_inputs_outputs, plot_batchnorm_histograms
 from .attribution import grad_cam, integrated_gradients, occlusion, seeded_trace
 from .features import filters, norms_of, stats_of
 from .internals import attention_rollout, attention_weights, gate_activations
@@ -255,10 +256,21 @@ def statistics(c: Context) -> Section:
     return Section("Layer statistics", note + f"<table><tr>{head}</tr>{''.join(rows)}</table>")
 
 
+def batchnorm_histograms(c: Context) -> Section:
+    """Histograms of each BatchNorm's input and output on the report's images (evaluation mode)."""
+    title = "BatchNorm input and output"
+    pairs = batchnorm_inputs_outputs(c.model, c.params, c.state, c.trace.outputs)
+    if not pairs:
+        return _na(title, f"{title}: no BatchNorm layer in this model")
+    path = plot_batchnorm_histograms(pairs, c.out / "batchnorm_histograms.png")
+    return Section(title, f"<p>All values of each BatchNorm's input and output on the {len(c.x)} images, "
+                   f"in evaluation mode (running statistics).</p>" + _picture(path))
+
+
 SECTIONS = {"Attributions": attributions, "Grad-CAM": grad_cam_overlays, "Saliency over time steps": time_steps,
             "Gate activations": gates, "Attention per head": attention_heads, "Attention rollout": rollout,
             "Filters": conv_filters, "Feature maps": feature_maps, "First-layer weights": dense_weights,
-            "Layer statistics": statistics}
+            "Layer statistics": statistics, "BatchNorm input and output": batchnorm_histograms}
 
 
 def section(title: str, c: Context) -> Section:
