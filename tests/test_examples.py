@@ -39,6 +39,7 @@ RUNS = [
     pytest.param("vae.py", ["--limit", "256", "--epochs", "1", "--test", "500"], marks=pytest.mark.slow),
     pytest.param("dcgan.py", ["--limit", "256", "--epochs", "1", "--samples", "200"], marks=pytest.mark.slow),
     pytest.param("detection.py", ["--limit", "64", "--epochs", "1", "--test", "50"], marks=pytest.mark.slow),
+    pytest.param("synthetic_gradients.py", ["--limit", "512", "--epochs", "1"], marks=pytest.mark.slow),
     pytest.param("char_lm.py", ["--limit", "4200", "--epochs", "1", "--width", "16", "--sample-length", "8"],
                  marks=pytest.mark.slow),
     pytest.param("denoising.py", ["--limit", "640", "--steps", "20", "--feature-steps", "10", "--test", "100"],
