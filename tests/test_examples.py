@@ -24,6 +24,7 @@ RUNS = [
     ("mnist_mlp.py", ["--limit", "512", "--epochs", "1"]),
     ("optimizers.py", ["--steps", "20"]),
     ("gradient_flow.py", ["--limit", "16"]),
+    ("fixed_kernels.py", ["--images", "2"]),
     ("forecasting.py", ["--epochs", "2", "--seeds", "1"]),
     ("text_classification.py", ["--limit", "600"]),
     ("data_parallel.py", ["--limit", "512", "--epochs", "1"]),
