@@ -23,17 +23,20 @@ def _augment(flip: bool, max_shift: int) -> list[Layer]:
     return ([L.RandomFlip()] if flip else []) + ([L.RandomTranslate(max_shift)] if max_shift else [])
 
 
-def cnn(num_classes: int = 10, *, batch_norm: bool = True, dropout: float = 0.3, flip: bool = False,
-        max_shift: int = 0) -> Layer:
-    """[RandomFlip] -> [RandomTranslate(max_shift)] -> conv32-[BN]-ReLU-pool -> conv64-[BN]-ReLU-pool
-    -> Dense128-ReLU-[Dropout] -> Dense(num_classes). The augmentations act in training only."""
-    def block(features):
+def cnn(num_classes: int = 10, *, widths: tuple[int, ...] = (32, 64), top: int = 0, hidden: int = 128,
+        batch_norm: bool = True, dropout: float = 0.3, flip: bool = False, max_shift: int = 0) -> Layer:
+    """[RandomFlip] -> [RandomTranslate(max_shift)] -> conv(w)-[BN]-ReLU-maxpool2 per w in widths
+    -> [conv(top)-[BN]-ReLU, no pool, when top > 0] -> head -> Dense(num_classes). The head is
+    Flatten-Dense(hidden)-ReLU-[Dropout], or GlobalAvgPool-[Dropout] when hidden == 0. Convs 3x3 SAME.
+    The augmentations act in training only."""
+    def conv(features):
         norm = [L.BatchNorm()] if batch_norm else []
-        return [L.Conv2D(features, (3, 3), use_bias=not batch_norm), *norm, L.Relu(), L.MaxPool2D((2, 2))]
-    head = [L.Flatten(), L.Dense(128, W_init=he_uniform), L.Relu()]
+        return [L.Conv2D(features, (3, 3), use_bias=not batch_norm), *norm, L.Relu()]
+    body = [layer for w in widths for layer in (*conv(w), L.MaxPool2D((2, 2)))] + (conv(top) if top else [])
+    head = [L.Flatten(), L.Dense(hidden, W_init=he_uniform), L.Relu()] if hidden else [L.GlobalAvgPool()]
     if dropout > 0:
         head.append(L.Dropout(dropout))
-    return serial(*_augment(flip, max_shift), *block(32), *block(64), *head, L.Dense(num_classes), name="cnn")
+    return serial(*_augment(flip, max_shift), *body, *head, L.Dense(num_classes), name="cnn")
 
 
 def _conv_bn(features: int, size: int, stride: int, batch_norm: bool, name: str) -> list[Layer]:
