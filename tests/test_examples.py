@@ -25,6 +25,7 @@ RUNS = [
     ("optimizers.py", ["--steps", "20"]),
     ("gradient_flow.py", ["--limit", "16"]),
     ("fixed_kernels.py", ["--images", "2"]),
+    ("regression_losses.py", ["--steps", "200"]),
     ("forecasting.py", ["--epochs", "2", "--seeds", "1"]),
     ("text_classification.py", ["--limit", "600"]),
     ("data_parallel.py", ["--limit", "512", "--epochs", "1"]),
@@ -55,6 +56,10 @@ RUNS = [
 ]
 
 
+# scripts that must end in one line naming the extra when their optional package is missing
+NEEDS = {"forecasting.py": "statsmodels", "regression_losses.py": "sklearn"}
+
+
 def run(script, *args, cwd, timeout=600):
     return subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -74,7 +79,7 @@ def test_every_example_has_a_row():
 def test_example_runs_at_a_tiny_budget(script, flags, tmp_path):
     cwd, out = tmp_path / "cwd", tmp_path / "out"
     cwd.mkdir()
-    if script == "forecasting.py" and not has("statsmodels"):
+    if script in NEEDS and not has(NEEDS[script]):
         done = run(script, *flags, "--out", str(out), cwd=cwd)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1 and "pip install -e '.[examples]'" in lines[0], done.stderr
