@@ -1,19 +1,20 @@
 """Decoupled neural interfaces (Jaderberg et al. 2017): an MLP trained with synthetic gradients.
 
 The 784-256-256-10 MLP on Fashion-MNIST is split into three blocks (fnn.serial). After each block
-but the last, a module M_i (Dense-ReLU-Dense, last layer initialised at zero, as in the paper; the
-input h_i concatenated with the label one-hot, the paper's cDNI) predicts the per-example gradient
-B dL/dh_i. Each block updates at once from its own hand-written `backward` fed with M_i's
-prediction, without waiting for the layers above. M_i regresses, by MSE (`fnn.losses.mse.grad` into
-its own backward), the gradient arriving from above: the next block's backward of what that block
-received (M_{i+1}'s prediction, or the true loss gradient for the last block). No autodiff
-anywhere; one jitted step for all blocks and modules, one epoch per compiled lax.scan.
+but the last, a module M_i (a Dense layer initialised at zero, as in the paper, or with --hidden H a
+Dense-ReLU-Dense whose last layer is zero; its input is h_i concatenated with the label one-hot, the
+paper's cDNI) predicts the per-example gradient B dL/dh_i. Each block updates at once from its own
+hand-written `backward` fed with M_i's prediction, without waiting for the layers above. M_i
+regresses, by MSE (`fnn.losses.mse.grad` into its own backward), the gradient arriving from above:
+the next block's backward of what that block received (M_{i+1}'s prediction, or the true loss
+gradient for the last block). No autodiff anywhere; one jitted step for all blocks and modules,
+one epoch per compiled lax.scan.
 
 Prints the test accuracy per epoch of (a) ordinary backprop and (b) synthetic gradients, from the
 same initial blocks, and the cosine similarity between the synthetic and the true gradient at each
 interface on the test set; writes accuracy.png (needs matplotlib).
 
-    python examples/synthetic_gradients.py [--limit 60000] [--epochs 5] [--out runs/synthetic_gradients]
+    python examples/synthetic_gradients.py [--limit 60000] [--epochs 10] [--hidden 0] [--out runs/synthetic_gradients]
 """
 import importlib.util
 import time
@@ -36,8 +37,12 @@ def mlp_blocks(widths=(256, 256)):
         [fnn.serial(L.Dense(CLASSES), name=f"block{len(widths) + 1}")]
 
 
-def synthetic_module(width, hidden=256, name="M"):
-    """M_i: (h_i, one-hot label) -> predicted B dL/dh_i; the zero last layer predicts 0 at first."""
+def synthetic_module(width, hidden=0, name="M"):
+    """M_i: (h_i, one-hot label) -> predicted B dL/dh_i; the zero last layer predicts 0 at first.
+
+    hidden=0: a single zero-initialised Dense, the paper's linear module."""
+    if hidden == 0:
+        return fnn.serial(L.Dense(width, W_init=zeros), name=name)
     return fnn.serial(L.Dense(hidden), L.Relu(), L.Dense(width, W_init=zeros), name=name)
 
 
@@ -139,9 +144,10 @@ def cosines(blocks, modules, params, states, x, y):
     return [float(jnp.vdot(p, t) / (jnp.linalg.norm(p) * jnp.linalg.norm(t))) for p, t in zip(preds, true)]
 
 
-def train(grads_fn, blocks, params, states, data, test, epochs, seed):
-    """Adam over blocks and modules together; test accuracy after each epoch and the final params."""
-    optimizer = fnn.optim.adam(1e-3)
+def train(grads_fn, blocks, params, states, data, test, epochs, seed, rates):
+    """Adam (rates: blocks', modules') in one step; test accuracy after each epoch and the final params."""
+    optimizer = fnn.optim.partition({"blocks": fnn.optim.adam(rates[0]), "modules": fnn.optim.adam(rates[1])},
+                                    {"blocks": "blocks", "modules": "modules"})
     opt_state, epoch = optimizer.init(params), make_epoch(grads_fn, optimizer, len(data[0]))
     curve = []
     for e in range(epochs):
@@ -166,17 +172,22 @@ def plot(curves, out):
 
 
 def main():
-    parser = _common.parser(__doc__, out="runs/synthetic_gradients", limit=60000, epochs=5,
+    parser = _common.parser(__doc__, out="runs/synthetic_gradients", limit=60000, epochs=10,
                             small="python examples/synthetic_gradients.py --limit 10000 --epochs 2")
+    parser.add_argument("--lr", type=float, default=1e-3, help="the blocks' Adam rate (default: 1e-3)")
+    parser.add_argument("--synthetic-lr", type=float, default=1e-3,
+                        help="the synthetic-gradient modules' Adam rate (default: 1e-3)")
+    parser.add_argument("--hidden", type=int, default=0,
+                        help="hidden width of each synthetic-gradient module; 0: linear, as the paper (default: 0)")
     args = parser.parse_args()
     _common.check_budget(limit=args.limit, batch_size=BATCH, epochs=args.epochs)
     (x, y), (x_test, y_test) = _common.load_fashion_mnist(args.limit)
     data = jnp.asarray(x.reshape(len(x), -1)), jnp.asarray(y)
     test = jnp.asarray(x_test.reshape(len(x_test), -1)), jnp.asarray(y_test)
     blocks = mlp_blocks()
-    modules = [synthetic_module(256, name=f"M{i + 1}") for i in range(len(blocks) - 1)]
+    modules = [synthetic_module(256, args.hidden, name=f"M{i + 1}") for i in range(len(blocks) - 1)]
     params, states = init(blocks, modules, jax.random.PRNGKey(args.seed), data[0].shape[1:])
-    start, curves, run = time.perf_counter(), {}, (data, test, args.epochs, args.seed)
+    start, curves, run = time.perf_counter(), {}, (data, test, args.epochs, args.seed, (args.lr, args.synthetic_lr))
     _, curves["backprop"] = train(lambda p, xb, yb: backprop_grads(blocks, p, states, xb, yb), blocks,
                                   {"blocks": params["blocks"], "modules": ()}, states, *run)
     final, curves["synthetic"] = train(lambda p, xb, yb: synthetic_grads(blocks, modules, p, states, xb, yb)[0],

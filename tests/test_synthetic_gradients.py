@@ -17,9 +17,9 @@ import synthetic_gradients as sg  # noqa: E402
 B, D_IN = 8, 5                     # B a power of two: dividing by B and multiplying back is exact
 
 
-def setup(seed=0, random_modules=False):
+def setup(seed=0, random_modules=False, hidden=9):
     blocks = sg.mlp_blocks((7, 6))
-    modules = [sg.synthetic_module(w, hidden=9) for w in (7, 6)]
+    modules = [sg.synthetic_module(w, hidden=hidden) for w in (7, 6)]
     params, states = sg.init(blocks, modules, jax.random.PRNGKey(seed), (D_IN,))
     params = fnn.cast(params, jnp.float64)
     if random_modules:             # the zero last layers would make every prediction 0
@@ -82,8 +82,9 @@ def test_oracle_synthetic_update_equals_backprop(seed):
     assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(backprop))
 
 
-def test_regression_and_block_gradients_equal_autodiff():
-    blocks, modules, params, states, x, y = setup(random_modules=True)
+@pytest.mark.parametrize("hidden", [0, 9])               # the linear module, and Dense-ReLU-Dense
+def test_regression_and_block_gradients_equal_autodiff(hidden):
+    blocks, modules, params, states, x, y = setup(random_modules=True, hidden=hidden)
     grads, (preds, targets) = sg.synthetic_grads(blocks, modules, params, states, x, y)
     hs = interfaces(blocks, params["blocks"], states["blocks"], x)
     onehot = jax.nn.one_hot(y, sg.CLASSES, dtype=x.dtype)
