@@ -61,7 +61,8 @@ SCHEDULES = {
 # None defaults are filled per model (see `defaults_for`), or when the data set's size is known.
 SETTINGS = {
     "model": ("mlp", "mlp: Flatten-[Dense-BatchNorm-ReLU-Dropout]x(256, 128)-Dense10; "
-                     "cnn: [Conv3x3-BatchNorm-ReLU-MaxPool]x(32, 64)-Dense128-ReLU-Dropout-Dense10; "
+                     "cnn: [Conv3x3-BatchNorm-ReLU-MaxPool]x(32, 64)-Conv3x3(64)-BatchNorm-ReLU-Dense128-ReLU-"
+                     "Dropout-Dense10; "
                      "resnet: conv16-BN-ReLU, residual blocks 16, 32/2, 64/2, GlobalAvgPool, Dense10; "
                      "vit: flips + 1px shifts, 4x4 patches, learned positions, pre-LN encoder blocks, "
                      "mean over tokens, Dense10; lstm, gru: the image's 28 rows as 28 steps, the last "

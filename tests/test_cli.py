@@ -267,8 +267,8 @@ def test_help_shows_every_default_and_the_prog_name(monkeypatch, capsys):
     assert done.returncode == 0 and done.stdout.startswith("usage: python -m fnn train")
     text = " ".join(done.stdout.split())
     for shown in ("examples per step (default: 64 for mlp, cnn; 128 for resnet, vit, lstm, gru)",
-                  "(default: cosine for mlp, cnn, resnet; warmup_cosine for vit; constant for lstm, gru)",
-                  "(default: 0.05 for vit)", "(default: 16 for resnet; 64 for vit; 128 for lstm, gru)",
+                  "(default: cosine for mlp, resnet; warmup_cosine for cnn, vit; constant for lstm, gru)",
+                  "(default: 0.0005 for cnn; 0.05 for vit)", "(default: 16 for resnet; 64 for vit; 128 for lstm, gru)",
                   "(default: 10 for mlp, cnn, resnet, lstm, gru; 20 for vit)",
                   "(default: 0.1 for mlp, cnn, vit; 0.0 for resnet, lstm, gru)", "BatchNorm", "(default: manual)",
                   "(default: for mlp 5000 of every 60000 used, so 125 of --limit 1500; 0 for the others)",

@@ -11,7 +11,8 @@ _ROWS = {"optimizer": "adam", "lr": 2e-3, "schedule": "constant", "batch_size": 
 
 RECIPES: dict[str, dict] = {
     "mlp": {"dropout": 0.2, "batch_norm": "on"},
-    "cnn": {"dropout": 0.3, "batch_norm": "on"},
+    "cnn": {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "schedule": "warmup_cosine", "dropout": 0.3,
+            "batch_norm": "on"},      # 93.31% with seeds 0 and 1 (docs/results.md)
     "resnet": {"optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "batch_size": 128, "epochs": 10,
                "label_smoothing": 0.0, "width": 16, "batch_norm": "on"},
     "vit": {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "schedule": "warmup_cosine",
