@@ -10,6 +10,7 @@ shared machine falls on all of them alike); a cell is the median over repeats of
 peer's time / fnn's time in the same repeat. The load average is printed with each row.
 
     python benchmarks/recurrent.py [--rows 128x28,512x200] [--repeats 5] [--growth-repeats 7] [--no-growth]
+    python benchmarks/recurrent.py --unroll 2,4,7,28 --rows 128x28   # the variants table only
 """
 import argparse
 import functools
@@ -34,17 +35,30 @@ def _params(H):
     return {n: jax.random.uniform(kk, s, jnp.float32, -k, k) for (n, s), kk in zip(shapes.items(), keys)}
 
 
-def _forward(params, x, fused):
+def _forward(params, x, fused, unroll=1, cell=_bptt.LSTM_CELL):
     zeros = jnp.zeros((x.shape[0], params["W_h"].shape[0]), x.dtype)
-    ys, final, cache = _bptt.run_forward(_bptt.LSTM_CELL, params, jnp.swapaxes(x, 0, 1), None,
-                                         (zeros, zeros), fused)
+    ys, final, cache = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), None,
+                                         (zeros, zeros), fused, unroll)
     return final, cache
 
 
-def hand_step(params, x, fused=False):
-    final, cache = _forward(params, x, fused)
+def _one_sigmoid_step(a_t, _, carry):
+    """The LSTM step with one sigmoid over all 4H gates: tanh(a) = 2 sigmoid(2a) - 1 for g."""
+    H = carry[1].shape[-1]
+    scale = jnp.ones((4 * H,), a_t.dtype).at[2 * H:3 * H].set(2)
+    i, f, g, o = jnp.split(jax.nn.sigmoid(a_t * scale), 4, axis=-1)
+    g = 2 * g - 1
+    c_new = f * carry[1] + i * g
+    return (o * jnp.tanh(c_new), c_new), (i, f, g, o)
+
+
+ONE_SIGMOID_CELL = _bptt.LSTM_CELL._replace(step=_one_sigmoid_step)
+
+
+def hand_step(params, x, fused=False, unroll=1, cell=_bptt.LSTM_CELL):
+    final, cache = _forward(params, x, fused, unroll, cell)
     dfinal = (jnp.full_like(final[0], 1.0 / final[0].size), jnp.zeros_like(final[1]))   # L = mean(h_T)
-    (grads, _), _ = _bptt.run_backward(_bptt.LSTM_CELL, params, cache, None, dfinal)
+    (grads, _), _ = _bptt.run_backward(cell, params, cache, None, dfinal, unroll)
     return jax.tree.map(lambda p, g: p - LR * g, params, grads)
 
 
@@ -135,6 +149,25 @@ def table(configs, repeats, skip=()):
         print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
 
 
+def variants(configs, repeats, unrolls):
+    """fnn's hand step with lax.scan's unroll=u in both scans, and with one sigmoid over the
+    four gates, each over the unroll=1 step in the same repeat (jax.grad beside them)."""
+    names = [f"unroll {u}" for u in unrolls] + ["1 sigmoid", "jax.grad"]
+    print(f"\nVariants of the hand step: time / unroll=1 in the same repeat (median of {repeats})")
+    print(f"{'H':>4} {'T':>4} {'fnn ms':>8} " + " ".join(f"{n:>10}" for n in names) + "   load 1/5/15 min")
+    for H, T in configs:
+        before = _load()
+        runners = {"fnn": _jax_runner(hand_step, H, T)}
+        for u in unrolls:
+            step = functools.partial(hand_step, unroll=True if u == T else u)
+            runners[f"unroll {u}"] = _jax_runner(step, H, T)
+        runners["1 sigmoid"] = _jax_runner(functools.partial(hand_step, cell=ONE_SIGMOID_CELL), H, T)
+        runners["jax.grad"] = _jax_runner(autodiff_step, H, T)
+        cells = interleaved(runners, repeats)
+        text = " ".join(f"{cells[n][1]:>9.2f}x" for n in names)
+        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
+
+
 def growth(repeats):
     """fnn's time at each (H, T) over its time at (128, 28), all interleaved in one loop."""
     configs = [(128, T) for T in (28, 56, 112, 224)] + [(H, 28) for H in (256, 512)]
@@ -152,10 +185,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--growth-repeats", type=int, default=7)
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument("--unroll", default="", help="variants table only, e.g. 2,4,7,28 (T = full)")
     parser.add_argument("--skip", default="", help="peers to leave out, comma-separated: " + ",".join(PEERS))
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
+    if args.unroll:
+        variants(configs, args.repeats, [int(u) for u in args.unroll.split(",")])
+        return
     table(configs, args.repeats, args.skip.split(","))
     if not args.no_growth:
         growth(args.growth_repeats)

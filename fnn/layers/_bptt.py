@@ -102,9 +102,9 @@ def _preactivations(cell, params, fused):
     return lambda x_t, h: (x_t if fused else x_t @ W_x + b_x, h @ W_h + b_h)
 
 
-def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False):
-    """Scan `cell` over x (T, B, F); masked steps keep the carry. Returns
-    (outputs (T, B, H) zero at masked steps, final carry, cache for run_backward)."""
+def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False, unroll: int | bool = 1):
+    """Scan `cell` over x (T, B, F); masked steps keep the carry; `unroll` is lax.scan's.
+    Returns (outputs (T, B, H) zero at masked steps, final carry, cache for run_backward)."""
     xs = x @ params["W_x"] + params["b_x"] if fused else x      # one matmul for every step
     preactivations = _preactivations(cell, params, fused)
 
@@ -115,7 +115,7 @@ def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False):
             new = tuple(jnp.where(m_t, n, c) for n, c in zip(new, carry))
         return new, (new, saved)
 
-    final, (carries, saved) = lax.scan(body, carry0, (xs, mask))
+    final, (carries, saved) = lax.scan(body, carry0, (xs, mask), unroll=unroll)
     ys = carries[0] if mask is None else jnp.where(mask, carries[0], 0)
     return ys, final, (x, mask, carry0, carries, saved)
 
@@ -131,7 +131,7 @@ def _masked(m_t, d):
     return tuple(jnp.where(m_t, a, 0) for a in d), tuple(jnp.where(m_t, 0, a) for a in d)
 
 
-def run_backward(cell: Cell, params, cache, dys, dfinal):
+def run_backward(cell: Cell, params, cache, dys, dfinal, unroll: int | bool = 1):
     """Reverse scan carrying dL/d(carry); dys (T, B, H) or None (only the final carry is
     used), dfinal = dL/d(final carry). Returns (dparams, dx (T, B, F), dL/d(carry0))."""
     x, mask, carry0, carries, saved = cache
@@ -149,7 +149,8 @@ def run_backward(cell: Cell, params, cache, dys, dfinal):
         new = (_plus(dh, dprev[0], passed[0]),) + tuple(_plus(a, p) for a, p in zip(dprev[1:], passed[1:]))
         return new, (da_x, da_h)
 
-    dcarry0, (da_x, da_h) = lax.scan(body, dfinal, (dys, mask, prev, carries, saved), reverse=True)
+    dcarry0, (da_x, da_h) = lax.scan(body, dfinal, (dys, mask, prev, carries, saved), reverse=True,
+                                     unroll=unroll)
     return _weight_gradients(params, x, prev[0], da_x, da_h), dcarry0
 
 

@@ -77,10 +77,12 @@ def _out_shape(name, in_shape, hidden, carries, return_sequences, return_state):
     return seq[-1], ((out, state) if return_state else out)
 
 
-def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False):
+def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False, unroll=1):
     """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
     if not isinstance(hidden, int) or hidden < 1:
         raise ValueError(f"{name}: hidden must be a positive int, got {hidden!r}")
+    if not (isinstance(unroll, bool) or isinstance(unroll, int) and unroll >= 1):
+        raise ValueError(f"{name}: unroll must be a positive int or a bool, got {unroll!r}")
 
     def init(key, in_shape):
         F, out = _out_shape(name, in_shape, hidden, cell.carries, return_sequences, return_state)
@@ -96,7 +98,8 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
         carry0 = _check(name, cell, params, x, h0)
         lengths = _check_lengths(name, lengths, x.shape[0], x.shape[1])
         mask = _bptt.time_mask(lengths, x.shape[1])
-        ys, final, inner = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), mask, carry0, fused)
+        ys, final, inner = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), mask, carry0, fused,
+                                             unroll)
         out = jnp.swapaxes(ys, 0, 1) if return_sequences else final[0]
         if return_sequences and lengths is not None:
             out = (out, lengths)
@@ -118,7 +121,7 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
         like = inner[2][0]                                   # h0: a (B, H) array of the right dtype
         dfinal = tuple(jnp.zeros_like(like) if d is None else d for d in dfinal)
-        (dparams, dx), dcarry0 = _bptt.run_backward(cell, params, inner, dys, dfinal)
+        (dparams, dx), dcarry0 = _bptt.run_backward(cell, params, inner, dys, dfinal, unroll)
         return dparams, _input_cotangent(jnp.swapaxes(dx, 0, 1), lengths, form, h0, dcarry0, cell)
 
     layer = Layer(init, forward, backward, name)
@@ -136,7 +139,8 @@ def _input_cotangent(dx, lengths, form, h0, dcarry0, cell):
 
 
 def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-              reverse: bool = False, fused: bool = False, name: str = "SimpleRNN") -> Layer:
+              reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
+              name: str = "SimpleRNN") -> Layer:
     """Elman RNN (PyTorch nn.RNN, tanh): h_t = tanh(x_t W_x + b_x + h_{t-1} W_h + b_h).
 
     Shapes: x (B, T, F) [or (x, lengths[, h0 (B, H)])] -> y (B, T, H) if return_sequences
@@ -146,13 +150,15 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
         dh_{t-1} = a_t W_h^T;  dW_x = sum_t x_t^T a_t,  dW_h = sum_t h_{t-1}^T a_t,
         db_x = db_h = sum_t a_t,  dx_t = a_t W_x^T.  Padded steps pass dh through.
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
+    unroll: lax.scan's, for the forward and the backward scan (True: all steps).
     """
     return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused)
+                      fused, unroll)
 
 
 def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-         reverse: bool = False, fused: bool = False, name: str = "LSTM") -> Layer:
+         reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
+         name: str = "LSTM") -> Layer:
     """LSTM (PyTorch nn.LSTM): [i f g o] = x_t W_x + b_x + h_{t-1} W_h + b_h, then i, f, o
     sigmoid, g tanh;  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
 
@@ -163,13 +169,15 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
         dh_{t-1} = a W_h^T,  dc_{t-1} = dc' f;  [dW_x; dW_h] = [X, H_prev]^T A, db = sum A,
         dx = A W_x^T (one matmul each, after the loop). Forward: one [x_t, h] [W_x; W_h] matmul
         a step; fused=True computes X W_x before the loop instead (cuDNN; slower on XLA:CPU).
+        unroll: lax.scan's, in both scans (True: all steps).
     """
     return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused)
+                      fused, unroll)
 
 
 def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
-        reverse: bool = False, fused: bool = False, name: str = "GRU") -> Layer:
+        reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
+        name: str = "GRU") -> Layer:
     """GRU (PyTorch nn.GRU): r = s(x W_xr + b_xr + h W_hr + b_hr), z likewise,
     n = tanh(x W_xn + b_xn + r (h W_hn + b_hn)),  h_t = (1 - z) n + z h_{t-1}.
 
@@ -179,9 +187,10 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
         a_r = a_n (h W_hn + b_hn) r(1-r);  input side A_x = [a_r a_z a_n], recurrent side
         A_h = [a_r a_z r a_n];  dh_{t-1} = A_h W_h^T + dh z;  dW_x = X^T A_x, dW_h = H_prev^T A_h.
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
+    unroll: lax.scan's, for the forward and the backward scan (True: all steps).
     """
     return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused)
+                      fused, unroll)
 
 
 def _map_sequence(tree, fn):

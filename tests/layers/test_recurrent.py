@@ -89,6 +89,34 @@ def test_error_names_path_in_model(key):
         model.forward(params, ((), ()), jnp.ones((2, 5, 7)))
 
 
+@pytest.mark.parametrize("make", [SimpleRNN, LSTM, GRU])
+@pytest.mark.parametrize("unroll", [3, True])
+def test_unroll_changes_nothing_but_speed(key, make, unroll):
+    """unroll=3 over T=7 (a partial last block) and full unrolling give unroll=1's outputs and
+    hand gradients in float64, with padding."""
+    x = (jax.random.normal(key, (3, 7, 2), jnp.float64), jnp.array([7, 3, 0]))
+    dy = jax.random.normal(jax.random.fold_in(key, 1), (3, 7, 4), jnp.float64)
+    results = []
+    with jax.enable_x64(True):
+        for u in (1, unroll):
+            layer = make(4, return_sequences=True, unroll=u)
+            _, params, _ = layer.init(key, ((7, 2), ()))
+            params = fnn.cast(params, jnp.float64)
+            (y, _), _, cache = layer.forward(params, (), x)
+            results.append((y, *layer.backward(params, cache, dy)))
+    (y1, g1, dx1), (y2, g2, dx2) = results
+    np.testing.assert_allclose(y2, y1, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(dx2[0], dx1[0], rtol=1e-12, atol=1e-14)
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+@pytest.mark.parametrize("unroll", [0, -1, 2.0, "4"])
+def test_bad_unroll(unroll):
+    with pytest.raises(ValueError, match=r"LSTM: unroll must be a positive int or a bool"):
+        LSTM(4, unroll=unroll)
+
+
 # ----------------------------------------------------------------- PyTorch as the oracle
 
 torch = pytest.importorskip("torch")
