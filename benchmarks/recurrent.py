@@ -136,12 +136,23 @@ def _load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+WAIT_IDLE = [False]
+
+
+def _wait_idle(limit=1.0, poll=15):
+    """With --wait-idle: block until the 1-minute load average is below `limit`."""
+    while WAIT_IDLE[0] and os.getloadavg()[0] >= limit:
+        print(f"waiting for load < {limit}: {_load()}", flush=True)
+        time.sleep(poll)
+
+
 def table(configs, repeats, skip=()):
     print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT in the same repeat "
           f"(median of {repeats}; above 1.00x: slower than fnn)")
     print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'fused':>7} {'jax.grad':>9} {'torch':>7} {'torch 1T':>9} "
           f"{'flax':>7}   load 1/5/15 min")
     for H, T in configs:
+        _wait_idle()
         before = _load()
         cells = interleaved(_runners(H, T, [p for p in PEERS if p not in skip]), repeats)
         text = " ".join(f"{'-' if cells.get(n) is None else f'{cells[n][1]:.2f}x':>{w}}"
@@ -156,6 +167,7 @@ def variants(configs, repeats, unrolls):
     print(f"\nVariants of the hand step: time / unroll=1 in the same repeat (median of {repeats})")
     print(f"{'H':>4} {'T':>4} {'fnn ms':>8} " + " ".join(f"{n:>10}" for n in names) + "   load 1/5/15 min")
     for H, T in configs:
+        _wait_idle()
         before = _load()
         runners = {"fnn": _jax_runner(hand_step, H, T)}
         for u in unrolls:
@@ -185,10 +197,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--growth-repeats", type=int, default=7)
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument("--wait-idle", action="store_true", help="start each row at 1-min load < 1.0")
     parser.add_argument("--unroll", default="", help="variants table only, e.g. 2,4,7,28 (T = full)")
     parser.add_argument("--skip", default="", help="peers to leave out, comma-separated: " + ",".join(PEERS))
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
+    WAIT_IDLE[0] = args.wait_idle
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
     if args.unroll:
         variants(configs, args.repeats, [int(u) for u in args.unroll.split(",")])

@@ -2,7 +2,7 @@
 PyTorch and Flax: Fashion-MNIST rows as sequences (28 steps of 28 pixels), LSTM(128) whose
 last state feeds Dense(10), softmax cross-entropy, Adam(2e-3), batch 128.
 
-    python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5]
+    python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5] [--unroll 4,28] [--wait-idle]
 
 Peers: fnn's `fit` with hand-written gradients (grads="manual", as the example) and with
 grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 1 thread by default: with
@@ -34,9 +34,10 @@ BATCH, HIDDEN, LR, EPOCH_STEPS = 128, 128, 2e-3, 60000 // 128
 class FitRunner:
     """`fnn.train.fit(epochs=n)` in a thread, paused in `on_epoch`: one epoch per call."""
 
-    def __init__(self, x, y, grads, epochs):
+    def __init__(self, x, y, grads, epochs, unroll=1):
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
         self.args, self.epochs, self.loss, self.error = (x, y, grads), epochs, float("nan"), None
+        self.unroll = unroll
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _on_epoch(self, epoch, params, state, opt_state, history):
@@ -49,7 +50,7 @@ class FitRunner:
     def _run(self):
         x, y, grads = self.args
         try:
-            model = fnn.serial(L.LSTM(HIDDEN), L.Dense(10))
+            model = fnn.serial(L.LSTM(HIDDEN, unroll=self.unroll), L.Dense(10))
             _, params, state = model.init(jax.random.PRNGKey(0), (28, 28))
             fnn.train.fit(model, params, state, fnn.optim.adam(LR), (x, y),
                           loss=fnn.losses.softmax_cross_entropy, epochs=self.epochs, batch_size=BATCH,
@@ -136,21 +137,36 @@ def _load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def wait_idle(limit=1.0, poll=15):
+    """Block until the 1-minute load average is below `limit`."""
+    while os.getloadavg()[0] >= limit:
+        print(f"waiting for load < {limit}: {_load()}", flush=True)
+        time.sleep(poll)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100, help="batches per timed epoch (<= 468)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch-threads", default="1", help="one PyTorch row per count, e.g. 1,2")
+    parser.add_argument("--unroll", default="", help="extra fnn manual rows with LSTM(unroll=N), e.g. 4,28")
+    parser.add_argument("--no-peers", action="store_true", help="fnn rows only (no autodiff, PyTorch, Flax)")
+    parser.add_argument("--wait-idle", action="store_true", help="start once the 1-min load is below 1.0")
     args = parser.parse_args()
     args.torch_threads = [int(t) for t in args.torch_threads.split(",") if t]
     x, y = fnn.data.load_dataset("fashion-mnist", "train")
     n = min(args.steps, EPOCH_STEPS) * BATCH
     x, y = np.asarray(x[:n], np.float32).reshape(-1, 28, 28), np.asarray(y[:n], np.int32)
-    runners = {"fnn fit, grads=manual": FitRunner(x, y, "manual", 1 + args.repeats),
-               "fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
-               **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
-                  for t in args.torch_threads}),
-               "Flax linen + optax, jitted step": flax_runner(x, y)}
+    runners = {"fnn fit, grads=manual": FitRunner(x, y, "manual", 1 + args.repeats)}
+    for u in [int(u) for u in args.unroll.split(",") if u]:
+        runners[f"fnn fit, manual, unroll={u}"] = FitRunner(x, y, "manual", 1 + args.repeats, u)
+    if not args.no_peers:
+        runners.update({"fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
+                        **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
+                           for t in args.torch_threads}),
+                        "Flax linen + optax, jitted step": flax_runner(x, y)})
+    if args.wait_idle:
+        wait_idle()
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
           f"{EPOCH_STEPS}; load average (1/5/15 min) at start {_load()}", flush=True)
     losses = {name: run() for name, run in runners.items()}                  # warm-up epoch
