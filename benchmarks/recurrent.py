@@ -140,10 +140,12 @@ WAIT_IDLE = [False]
 
 
 def _wait_idle(limit=1.0, poll=15):
-    """With --wait-idle: block until the 1-minute load average is below `limit`."""
+    """With --wait-idle: block until the 1-minute load average is below `limit`, once (this
+    process's own load counts in it afterwards)."""
     while WAIT_IDLE[0] and os.getloadavg()[0] >= limit:
         print(f"waiting for load < {limit}: {_load()}", flush=True)
         time.sleep(poll)
+    WAIT_IDLE[0] = False
 
 
 def table(configs, repeats, skip=()):
@@ -197,7 +199,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--growth-repeats", type=int, default=7)
     parser.add_argument("--no-growth", action="store_true")
-    parser.add_argument("--wait-idle", action="store_true", help="start each row at 1-min load < 1.0")
+    parser.add_argument("--wait-idle", action="store_true", help="start at 1-min load < 1.0")
     parser.add_argument("--unroll", default="", help="variants table only, e.g. 2,4,7,28 (T = full)")
     parser.add_argument("--skip", default="", help="peers to leave out, comma-separated: " + ",".join(PEERS))
     args = parser.parse_args()
