@@ -16,6 +16,7 @@ import argparse
 import functools
 import os
 import statistics
+import sys
 import time
 
 import jax
@@ -136,6 +137,18 @@ def _load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def _machine():
+    """The CPU model (from /proc/cpuinfo) and the float32 2048² matmul rate, measured now."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _peers.common import matmul_rate
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
+    return f"{model}, float32 matmul rate {matmul_rate() / 1e9:.0f} GFLOP/s"
+
+
 WAIT_IDLE = [False]
 
 
@@ -205,7 +218,9 @@ def main():
     args = parser.parse_args()
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     WAIT_IDLE[0] = args.wait_idle
+    _wait_idle()
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
+    print(_machine(), flush=True)
     if args.unroll:
         variants(configs, args.repeats, [int(u) for u in args.unroll.split(",")])
         return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import threading
 import time
 
@@ -137,6 +138,18 @@ def _load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def _machine():
+    """The CPU model (from /proc/cpuinfo) and the float32 2048² matmul rate, measured now."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _peers.common import matmul_rate
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
+    return f"{model}, float32 matmul rate {matmul_rate() / 1e9:.0f} GFLOP/s"
+
+
 def wait_idle(limit=1.0, poll=15):
     """Block until the 1-minute load average is below `limit`."""
     while os.getloadavg()[0] >= limit:
@@ -167,6 +180,7 @@ def main():
                         "Flax linen + optax, jitted step": flax_runner(x, y)})
     if args.wait_idle:
         wait_idle()
+    print(_machine(), flush=True)
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
           f"{EPOCH_STEPS}; load average (1/5/15 min) at start {_load()}", flush=True)
     losses = {name: run() for name, run in runners.items()}                  # warm-up epoch
