@@ -102,8 +102,11 @@ def torch_runner(x, y, threads):
 
 
 def flax_runner(x, y):
-    import flax.linen as nn
-    import optax
+    try:
+        import flax.linen as nn
+        import optax
+    except ImportError:                                   # not installed: no Flax row
+        return None
 
     class Net(nn.Module):
         @nn.compact
@@ -178,6 +181,7 @@ def main():
                         **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
                            for t in args.torch_threads}),
                         "Flax linen + optax, jitted step": flax_runner(x, y)})
+    runners = {name: run for name, run in runners.items() if run is not None}
     if args.wait_idle:
         wait_idle()
     print(_machine(), flush=True)
