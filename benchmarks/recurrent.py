@@ -25,6 +25,9 @@ import numpy as np
 
 from fnn.layers import _bptt
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers.common import load_average, machine, wait_for_load  # noqa: E402
+
 B, F, LR = 128, 28, 1e-3
 PEERS = ("fused", "jax.grad", "torch", "torch 1T", "flax")
 
@@ -133,31 +136,14 @@ def interleaved(runners, repeats):
             statistics.median(t / b for t, b in zip(times[n], times["fnn"]))) for n in runners}
 
 
-def _load():
-    return "/".join(f"{v:.1f}" for v in os.getloadavg())
-
-
-def _machine():
-    """The CPU model (from /proc/cpuinfo) and the float32 2048² matmul rate, measured now."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _peers.common import matmul_rate
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    return f"{model}, float32 matmul rate {matmul_rate() / 1e9:.0f} GFLOP/s"
-
-
 WAIT_IDLE = [False]
 
 
 def _wait_idle(limit=1.0, poll=15):
     """With --wait-idle: block until the 1-minute load average is below `limit`, once (this
     process's own load counts in it afterwards)."""
-    while WAIT_IDLE[0] and os.getloadavg()[0] >= limit:
-        print(f"waiting for load < {limit}: {_load()}", flush=True)
-        time.sleep(poll)
+    if WAIT_IDLE[0]:
+        wait_for_load(limit, poll)
     WAIT_IDLE[0] = False
 
 
@@ -168,11 +154,11 @@ def table(configs, repeats, skip=()):
           f"{'flax':>7}   load 1/5/15 min")
     for H, T in configs:
         _wait_idle()
-        before = _load()
+        before = load_average()
         cells = interleaved(_runners(H, T, [p for p in PEERS if p not in skip]), repeats)
         text = " ".join(f"{'-' if cells.get(n) is None else f'{cells[n][1]:.2f}x':>{w}}"
                         for n, w in zip(PEERS, (7, 9, 7, 9, 7)))
-        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
+        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {load_average()}", flush=True)
 
 
 def variants(configs, repeats, unrolls):
@@ -183,7 +169,7 @@ def variants(configs, repeats, unrolls):
     print(f"{'H':>4} {'T':>4} {'fnn ms':>8} " + " ".join(f"{n:>10}" for n in names) + "   load 1/5/15 min")
     for H, T in configs:
         _wait_idle()
-        before = _load()
+        before = load_average()
         runners = {"fnn": _jax_runner(hand_step, H, T)}
         for u in unrolls:
             step = functools.partial(hand_step, unroll=True if u == T else u)
@@ -192,7 +178,7 @@ def variants(configs, repeats, unrolls):
         runners["jax.grad"] = _jax_runner(autodiff_step, H, T)
         cells = interleaved(runners, repeats)
         text = " ".join(f"{cells[n][1]:>9.2f}x" for n in names)
-        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {_load()}", flush=True)
+        print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {load_average()}", flush=True)
 
 
 def growth(repeats):
@@ -201,7 +187,7 @@ def growth(repeats):
     runners = {"fnn": _jax_runner(hand_step, 128, 28)}
     runners.update({f"{H}x{T}": _jax_runner(hand_step, H, T) for H, T in configs[1:]})
     cells = interleaved(runners, repeats)
-    print(f"\nGrowth of fnn's step: time(H, T) / time(128, 28), median of {repeats}, load {_load()}")
+    print(f"\nGrowth of fnn's step: time(H, T) / time(128, 28), median of {repeats}, load {load_average()}")
     print("  ".join(f"H={H},T={T}: {1.0 if (H, T) == (128, 28) else cells[f'{H}x{T}'][1]:.2f}"
                     for H, T in configs))
 
@@ -219,8 +205,8 @@ def main():
     configs = [tuple(int(v) for v in r.split("x")) for r in args.rows.split(",") if r]
     WAIT_IDLE[0] = args.wait_idle
     _wait_idle()
-    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {_load()}")
-    print(_machine(), flush=True)
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average (1/5/15 min) at start {load_average()}")
+    print(machine(), flush=True)
     if args.unroll:
         variants(configs, args.repeats, [int(u) for u in args.unroll.split(",")])
         return

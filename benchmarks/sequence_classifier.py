@@ -29,6 +29,9 @@ import numpy as np
 import fnn
 from fnn import layers as L
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peers.common import load_average, machine, wait_for_load  # noqa: E402
+
 BATCH, HIDDEN, LR, EPOCH_STEPS = 128, 128, 2e-3, 60000 // 128
 
 
@@ -137,29 +140,6 @@ def flax_runner(x, y):
     return run
 
 
-def _load():
-    return "/".join(f"{v:.1f}" for v in os.getloadavg())
-
-
-def _machine():
-    """The CPU model (from /proc/cpuinfo) and the float32 2048² matmul rate, measured now."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _peers.common import matmul_rate
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    return f"{model}, float32 matmul rate {matmul_rate() / 1e9:.0f} GFLOP/s"
-
-
-def wait_idle(limit=1.0, poll=15):
-    """Block until the 1-minute load average is below `limit`."""
-    while os.getloadavg()[0] >= limit:
-        print(f"waiting for load < {limit}: {_load()}", flush=True)
-        time.sleep(poll)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100, help="batches per timed epoch (<= 468)")
@@ -183,10 +163,10 @@ def main():
                         "Flax linen + optax, jitted step": flax_runner(x, y)})
     runners = {name: run for name, run in runners.items() if run is not None}
     if args.wait_idle:
-        wait_idle()
-    print(_machine(), flush=True)
+        wait_for_load()
+    print(machine(), flush=True)
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
-          f"{EPOCH_STEPS}; load average (1/5/15 min) at start {_load()}", flush=True)
+          f"{EPOCH_STEPS}; load average (1/5/15 min) at start {load_average()}", flush=True)
     losses = {name: run() for name, run in runners.items()}                  # warm-up epoch
     times = {name: [] for name in runners}
     for _ in range(args.repeats):
@@ -201,7 +181,7 @@ def main():
     for name, t in times.items():
         ratio = statistics.median(a / b for a, b in zip(t, base))
         print(f"{name:34} {statistics.median(t):8.1f} {ratio:6.2f}x {losses[name]:10.4f}")
-    print(f"load average (1/5/15 min) at the end {_load()}")
+    print(f"load average (1/5/15 min) at the end {load_average()}")
 
 
 if __name__ == "__main__":

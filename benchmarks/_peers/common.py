@@ -146,6 +146,30 @@ def matmul_rate(n: int = 2048, repeat: int = 7) -> float:
     return 2.0 * n ** 3 / best
 
 
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, as 'a/b/c'."""
+    import os
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def machine() -> str:
+    """The CPU model (from /proc/cpuinfo) and the float32 2048² matmul rate, measured now."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
+    return f"{model}, float32 matmul rate {matmul_rate() / 1e9:.0f} GFLOP/s"
+
+
+def wait_for_load(limit: float = 1.0, poll: float = 15) -> None:
+    """Block until the 1-minute load average is below `limit`."""
+    import os
+    while os.getloadavg()[0] >= limit:
+        print(f"waiting for load < {limit}: {load_average()}", flush=True)
+        time.sleep(poll)
+
 # ------------------------------------------------------------------- JAX peers
 
 @functools.lru_cache(maxsize=4)
