@@ -29,6 +29,7 @@ from .plots import plot_activation_functions as plot_activation_functions
 from .plots import plot_activation_maps as plot_activation_maps
 from .plots import plot_attention as plot_attention
 from .plots import plot_attributions as plot_attributions
+from .plots import plot_batchnorm_histograms as plot_batchnorm_histograms
 from .plots import plot_embedding as plot_embedding
 from .plots import plot_filters as plot_filters
 from .plots import plot_gates as plot_gates
@@ -50,7 +51,7 @@ __all__ = [
     "activation_maximization", "activation_stats", "attention_rollout", "attention_weights",
     "combinator_kind", "describe", "exact_shapley", "filters", "gate_activations", "grad_cam", "gradient_norms",
     "integrated_gradients", "kernel_shap", "occlusion", "plot_activation_functions", "plot_activation_maps",
-    "plot_attention", "plot_attributions", "plot_embedding", "plot_filters", "plot_gates",
-    "plot_grad_cam", "plot_gradient_norms", "plot_images", "plot_time_saliency", "plot_token_maps",
+    "plot_attention", "plot_attributions", "plot_batchnorm_histograms", "plot_embedding", "plot_filters",
+    "plot_gates", "plot_grad_cam", "plot_gradient_norms", "plot_images", "plot_time_saliency", "plot_token_maps",
     "rank_correlation", "saliency", "trace", "write_report",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import losses
 from . import plots
-from ._batchnorm import batchnorm_inputs_outputs, plot_batchnorm_histograms
+from ._batchnorm import batchnorm_inputs_outputs
 from .attribution import grad_cam, integrated_gradients, occlusion, seeded_trace
 from .features import filters, norms_of, stats_of
 from .internals import attention_rollout, attention_weights, gate_activations
@@ -262,7 +262,7 @@ def batchnorm_histograms(c: Context) -> Section:
     pairs = batchnorm_inputs_outputs(c.model, c.params, c.state, c.trace.outputs)
     if not pairs:
         return _na(title, f"{title}: no BatchNorm layer in this model")
-    path = plot_batchnorm_histograms(pairs, c.out / "batchnorm_histograms.png")
+    path = plots.plot_batchnorm_histograms(pairs, c.out / "batchnorm_histograms.png")
     return Section(title, f"<p>All values of each BatchNorm's input and output on the {len(c.x)} images, "
                    f"in evaluation mode (running statistics).</p>" + _picture(path))
 

@@ -271,3 +271,20 @@ def plot_time_saliency(images, saliency, per_step, path, *, titles=None) -> Path
         left.axis("off")
         middle.axis("off")
     return _save(fig, path)
+
+
+def plot_batchnorm_histograms(pairs: dict, path, *, bins: int = 40) -> Path:
+    """One row per BatchNorm ({path: (input, output)}, arrays of any shape): the histogram of all
+    values of its input and of its output, each titled with their mean and std."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(pairs), 2, figsize=(8, 1.9 * len(pairs)), squeeze=False)
+    for row, (name, arrays) in enumerate(pairs.items()):
+        for col, (side, values) in enumerate(zip(("input", "output"), arrays)):
+            values = np.asarray(values).ravel()
+            ax = axes[row, col]
+            ax.hist(values, bins=bins, color="tab:blue" if col == 0 else "tab:orange")
+            ax.set_title(f"{side}: mean {values.mean():.2f}, std {values.std():.2f}", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[row, 0].set_ylabel(name, fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
