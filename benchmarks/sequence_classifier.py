@@ -35,13 +35,19 @@ from _peers.common import load_average, machine, wait_for_load  # noqa: E402
 BATCH, HIDDEN, LR, EPOCH_STEPS = 128, 128, 2e-3, 60000 // 128
 
 
+class _Closed(Exception):
+    """Raised from `on_epoch` once the runner is closed: `fit` propagates it and its thread ends."""
+
+
 class FitRunner:
-    """`fnn.train.fit(epochs=n)` in a thread, paused in `on_epoch`: one epoch per call."""
+    """`fnn.train.fit(epochs=n)` in a thread, paused in `on_epoch`: one epoch per call; `close()`
+    ends the thread (a daemon thread still inside fit at exit aborts with "FATAL: exception not
+    rethrown")."""
 
     def __init__(self, x, y, grads, epochs, unroll=1):
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
         self.args, self.epochs, self.loss, self.error = (x, y, grads), epochs, float("nan"), None
-        self.unroll = unroll
+        self.unroll, self.closed = unroll, False
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _on_epoch(self, epoch, params, state, opt_state, history):
@@ -50,6 +56,8 @@ class FitRunner:
         self.done.release()
         if epoch + 1 < self.epochs:
             self.go.acquire()
+            if self.closed:
+                raise _Closed
 
     def _run(self):
         x, y, grads = self.args
@@ -59,6 +67,8 @@ class FitRunner:
             fnn.train.fit(model, params, state, fnn.optim.adam(LR), (x, y),
                           loss=fnn.losses.softmax_cross_entropy, epochs=self.epochs, batch_size=BATCH,
                           key=jax.random.PRNGKey(1), grads=grads, progress=False, on_epoch=self._on_epoch)
+        except _Closed:
+            pass
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             self.error = err
             self.done.release()
@@ -72,6 +82,13 @@ class FitRunner:
         if self.error is not None:
             raise self.error
         return self.loss
+
+    def close(self):
+        """Lets a thread paused in `on_epoch` leave fit (or one past its last epoch finish) and joins it."""
+        if self.thread.ident is not None:
+            self.closed = True
+            self.go.release()
+            self.thread.join()
 
 
 def torch_runner(x, y, threads):
@@ -167,13 +184,18 @@ def main():
     print(machine(), flush=True)
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs; {n // BATCH} steps an epoch, scaled to "
           f"{EPOCH_STEPS}; load average (1/5/15 min) at start {load_average()}", flush=True)
-    losses = {name: run() for name, run in runners.items()}                  # warm-up epoch
-    times = {name: [] for name in runners}
-    for _ in range(args.repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            losses[name] = run()
-            times[name].append((time.perf_counter() - start) * EPOCH_STEPS * BATCH / n)
+    try:
+        losses = {name: run() for name, run in runners.items()}              # warm-up epoch
+        times = {name: [] for name in runners}
+        for _ in range(args.repeats):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                losses[name] = run()
+                times[name].append((time.perf_counter() - start) * EPOCH_STEPS * BATCH / n)
+    finally:
+        for run in runners.values():
+            if isinstance(run, FitRunner):
+                run.close()
     base = times["fnn fit, grads=manual"]
     print(f"\nOne epoch of LSTM({HIDDEN}) + Dense(10), median of {args.repeats} "
           f"(ratio: median over rounds of time / fnn manual in the same round)")
