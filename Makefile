@@ -41,8 +41,10 @@ gradcheck: $(VENV)/.installed
 $(VENV)-bench/.installed: pyproject.toml
 	$(call install,$(VENV)-bench,$(BENCH_EXTRAS))
 
+# every benchmark into benchmarks/results/<date>.md; ARGS="--only peers" runs peers.py alone,
+# ARGS="--quick" is a smoke test (see benchmarks/README.md)
 bench: $(VENV)-bench/.installed data
-	$(VENV)-bench/bin/python benchmarks/peers.py $(ARGS)
+	$(VENV)-bench/bin/python benchmarks/run_all.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV)-bench .pytest_cache

@@ -92,7 +92,10 @@ class FitRunner:
 
 
 def torch_runner(x, y, threads):
-    import torch
+    try:
+        import torch
+    except ImportError:                                   # not installed: no PyTorch row
+        return None
     torch.manual_seed(0)
 
     class Net(torch.nn.Module):
@@ -178,6 +181,7 @@ def main():
                         **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
                            for t in args.torch_threads}),
                         "Flax linen + optax, jitted step": flax_runner(x, y)})
+    missing = [name for name, run in runners.items() if run is None]
     runners = {name: run for name, run in runners.items() if run is not None}
     if args.wait_idle:
         wait_for_load()
@@ -203,6 +207,8 @@ def main():
     for name, t in times.items():
         ratio = statistics.median(a / b for a, b in zip(t, base))
         print(f"{name:34} {statistics.median(t):8.1f} {ratio:6.2f}x {losses[name]:10.4f}")
+    if missing:
+        print(f"not installed, no row: {', '.join(missing)}")
     print(f"load average (1/5/15 min) at the end {load_average()}")
 
 
