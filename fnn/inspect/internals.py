@@ -46,16 +46,18 @@ def _full_path(model: Layer, layer: str) -> str:
 
 
 def _gates_of(cache, gates: int):
-    """[each gate (B, T, H)] from a recurrent layer's cache, or None for another layout."""
+    """[each gate (B, T, H)] from a recurrent layer's cache, or None for another layout. The
+    cache keeps the gates per block of the batch (`batch_blocks`), each (T, B / blocks, H)."""
     try:
-        saved = cache[0][4]
+        blocks = cache[0][4]
     except (TypeError, IndexError):
         return None
     names = GATE_NAMES.get(gates, ())
-    if not names or not isinstance(saved, tuple) or len(saved) < len(names) \
-            or any(getattr(a, "ndim", 0) != 3 for a in saved[:len(names)]):
+    if not names or not isinstance(blocks, tuple) or not blocks or any(
+            not isinstance(saved, tuple) or len(saved) < len(names)
+            or any(getattr(a, "ndim", 0) != 3 for a in saved[:len(names)]) for saved in blocks):
         return None
-    return [jnp.swapaxes(a, 0, 1) for a in saved[:len(names)]]
+    return [jnp.swapaxes(jnp.concatenate(gate, axis=1), 0, 1) for gate in zip(*(b[:len(names)] for b in blocks))]
 
 
 def _weights_of(cache):

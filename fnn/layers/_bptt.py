@@ -102,22 +102,40 @@ def _preactivations(cell, params, fused):
     return lambda x_t, h: (x_t if fused else x_t @ W_x + b_x, h @ W_h + b_h)
 
 
-def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False, unroll: int | bool = 1):
+def _split(a, parts, axis):
+    """a split into `parts` equal blocks along `axis` (a tuple; None stays None for each part)."""
+    return (None,) * parts if a is None else tuple(jnp.split(a, parts, axis=axis))
+
+
+def _join(blocks, axis):
+    return blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks, axis=axis)
+
+
+def run_forward(cell: Cell, params, x, mask, carry0, fused: bool = False, unroll: int | bool = 1,
+                parts: int = 1):
     """Scan `cell` over x (T, B, F); masked steps keep the carry; `unroll` is lax.scan's.
+    `parts` > 1 runs the batch as that many independent recurrences in one scan body (blocks
+    of B / parts rows: XLA:CPU can put them on different cores).
     Returns (outputs (T, B, H) zero at masked steps, final carry, cache for run_backward)."""
     xs = x @ params["W_x"] + params["b_x"] if fused else x      # one matmul for every step
     preactivations = _preactivations(cell, params, fused)
+    xs, masks = _split(xs, parts, 1), _split(mask, parts, 1)
+    carry0 = tuple(zip(*(_split(c, parts, 0) for c in carry0)))  # per part: the cell's carry
 
-    def body(carry, inputs):
-        x_t, m_t = inputs
-        new, saved = cell.step(*preactivations(x_t, carry[0]), carry)
-        if m_t is not None:
-            new = tuple(jnp.where(m_t, n, c) for n, c in zip(new, carry))
-        return new, (new, saved)
+    def body(carries, inputs):
+        out = []
+        for carry, x_t, m_t in zip(carries, *inputs):
+            new, saved = cell.step(*preactivations(x_t, carry[0]), carry)
+            if m_t is not None:
+                new = tuple(jnp.where(m_t, n, c) for n, c in zip(new, carry))
+            out.append((new, saved))
+        return tuple(new for new, _ in out), tuple(out)
 
-    final, (carries, saved) = lax.scan(body, carry0, (xs, mask), unroll=unroll)
-    ys = carries[0] if mask is None else jnp.where(mask, carries[0], 0)
-    return ys, final, (x, mask, carry0, carries, saved)
+    final, kept = lax.scan(body, carry0, (xs, masks), unroll=unroll)
+    carries, saved = tuple(k[0] for k in kept), tuple(k[1] for k in kept)
+    ys = _join([h if m is None else jnp.where(m, h, 0) for (h, *_), m in zip(carries, masks)], 1)
+    final = tuple(_join(blocks, 0) for blocks in zip(*final))
+    return ys, final, (_split(x, parts, 1), masks, carry0, carries, saved)
 
 
 def _plus(*terms):
@@ -133,13 +151,17 @@ def _masked(m_t, d):
 
 def run_backward(cell: Cell, params, cache, dys, dfinal, unroll: int | bool = 1):
     """Reverse scan carrying dL/d(carry); dys (T, B, H) or None (only the final carry is
-    used), dfinal = dL/d(final carry). Returns (dparams, dx (T, B, F), dL/d(carry0))."""
-    x, mask, carry0, carries, saved = cache
-    prev = tuple(jnp.concatenate([c0[None], c[:-1]]) for c0, c in zip(carry0, carries))
+    used), dfinal = dL/d(final carry) (None: zero). Returns (dparams, dx (T, B, F), dL/d(carry0)).
+    The batch runs in the forward's parts, one reverse recurrence each in the same body."""
+    xs, masks, carry0, carries, saved = cache
+    parts = len(xs)
+    prev = tuple(tuple(jnp.concatenate([c0[None], c[:-1]]) for c0, c in zip(c0s, cs))
+                 for c0s, cs in zip(carry0, carries))
+    dfinal = tuple(tuple(jnp.zeros_like(c) if d is None else d for c, d in zip(c0s, ds))
+                   for c0s, ds in zip(carry0, zip(*(_split(d, parts, 0) for d in dfinal))))
     W_hT = params["W_h"].T
 
-    def body(dcarry, inputs):
-        dy_t, m_t, prev_t, new_t, saved_t = inputs
+    def back(dcarry, dy_t, m_t, prev_t, new_t, saved_t):
         if dy_t is not None:
             dy_t = dy_t if m_t is None else jnp.where(m_t, dy_t, 0)
             dcarry = (dcarry[0] + dy_t, *dcarry[1:])
@@ -149,23 +171,33 @@ def run_backward(cell: Cell, params, cache, dys, dfinal, unroll: int | bool = 1)
         new = (_plus(dh, dprev[0], passed[0]),) + tuple(_plus(a, p) for a, p in zip(dprev[1:], passed[1:]))
         return new, (da_x, da_h)
 
-    dcarry0, (da_x, da_h) = lax.scan(body, dfinal, (dys, mask, prev, carries, saved), reverse=True,
-                                     unroll=unroll)
-    return _weight_gradients(params, x, prev[0], da_x, da_h), dcarry0
+    def body(dcarries, inputs):
+        out = tuple(back(dcarry, *step) for dcarry, *step in zip(dcarries, *inputs))
+        return tuple(new for new, _ in out), tuple(a for _, a in out)
+
+    dcarry0, das = lax.scan(body, dfinal, (_split(dys, parts, 1), masks, prev, carries, saved),
+                            reverse=True, unroll=unroll)
+    grads, dx = _weight_gradients(params, xs, [p[0] for p in prev], das)
+    return (grads, _join(dx, 1)), tuple(_join(blocks, 0) for blocks in zip(*dcarry0))
 
 
-def _weight_gradients(params, x, h_prev, da_x, da_h):
-    """dW_x = X^T DA_x, db_x = sum DA_x, dW_h = H_prev^T DA_h, db_h = sum DA_h, dx = DA_x W_x^T;
-    with da_h None (= DA_x), [dW_x; dW_h] = [X, H_prev]^T DA_x is one matmul."""
+def _weight_gradients(params, xs, h_prevs, das):
+    """dW_x = X^T DA_x, db_x = sum DA_x, dW_h = H_prev^T DA_h, db_h = sum DA_h, dx = DA_x W_x^T,
+    each a sum over the batch's parts; with da_h None (= DA_x), [dW_x; dW_h] = [X, H_prev]^T DA_x
+    is one matmul per part."""
     flat = lambda a: a.reshape(-1, a.shape[-1])                                  # noqa: E731
-    F, db_x = x.shape[-1], da_x.sum(axis=(0, 1))
-    if da_h is None:
-        dW = flat(jnp.concatenate([x, h_prev], axis=-1)).T @ flat(da_x)
-        grads = {"W_x": dW[:F], "W_h": dW[F:], "b_x": db_x, "b_h": db_x}
-    else:
-        grads = {"W_x": flat(x).T @ flat(da_x), "W_h": flat(h_prev).T @ flat(da_h),
-                 "b_x": db_x, "b_h": da_h.sum(axis=(0, 1))}
-    return grads, da_x @ params["W_x"].T
+    F = xs[0].shape[-1]
+    grads = None
+    for x, h_prev, (da_x, da_h) in zip(xs, h_prevs, das):
+        db_x = da_x.sum(axis=(0, 1))
+        if da_h is None:
+            dW = flat(jnp.concatenate([x, h_prev], axis=-1)).T @ flat(da_x)
+            part = {"W_x": dW[:F], "W_h": dW[F:], "b_x": db_x, "b_h": db_x}
+        else:
+            part = {"W_x": flat(x).T @ flat(da_x), "W_h": flat(h_prev).T @ flat(da_h),
+                    "b_x": db_x, "b_h": da_h.sum(axis=(0, 1))}
+        grads = part if grads is None else jax.tree.map(jnp.add, grads, part)
+    return grads, [da_x @ params["W_x"].T for da_x, _ in das]
 
 
 def reverse_within(x, lengths):

@@ -77,12 +77,30 @@ def _out_shape(name, in_shape, hidden, carries, return_sequences, return_state):
     return seq[-1], ((out, state) if return_state else out)
 
 
-def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False, unroll=1):
-    """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
+def _check_options(name, hidden, unroll, batch_blocks):
     if not isinstance(hidden, int) or hidden < 1:
         raise ValueError(f"{name}: hidden must be a positive int, got {hidden!r}")
     if not (isinstance(unroll, bool) or isinstance(unroll, int) and unroll >= 1):
         raise ValueError(f"{name}: unroll must be a positive int or a bool, got {unroll!r}")
+    if batch_blocks is not None and (isinstance(batch_blocks, bool) or not isinstance(batch_blocks, int)
+                                     or batch_blocks < 1):
+        raise ValueError(f"{name}: batch_blocks must be a positive int or None, got {batch_blocks!r}")
+
+
+def _blocks(name, batch_blocks, B):
+    """How many independent recurrences the batch of B runs as (None: 2 when B is even and >= 64,
+    the size from which both of a CPU's cores pay off; else 1)."""
+    if batch_blocks is None:
+        return 2 if B % 2 == 0 and B >= 64 else 1
+    if B % batch_blocks:
+        raise ValueError(f"{name}: batch_blocks={batch_blocks} must divide the batch, got a batch of {B}")
+    return batch_blocks
+
+
+def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False, unroll=1,
+               batch_blocks=1):
+    """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
+    _check_options(name, hidden, unroll, batch_blocks)
 
     def init(key, in_shape):
         F, out = _out_shape(name, in_shape, hidden, cell.carries, return_sequences, return_state)
@@ -99,7 +117,7 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
         lengths = _check_lengths(name, lengths, x.shape[0], x.shape[1])
         mask = _bptt.time_mask(lengths, x.shape[1])
         ys, final, inner = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), mask, carry0, fused,
-                                             unroll)
+                                             unroll, _blocks(name, batch_blocks, x.shape[0]))
         out = jnp.swapaxes(ys, 0, 1) if return_sequences else final[0]
         if return_sequences and lengths is not None:
             out = (out, lengths)
@@ -116,11 +134,9 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
         dys = None
         if return_sequences:
             dys = jnp.swapaxes(dy[0] if isinstance(dy, tuple) else dy, 0, 1)
-        dfinal = [s for s in dstate]
+        dfinal = list(dstate)                                # None: no gradient reaches it
         if not return_sequences:
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
-        like = inner[2][0]                                   # h0: a (B, H) array of the right dtype
-        dfinal = tuple(jnp.zeros_like(like) if d is None else d for d in dfinal)
         (dparams, dx), dcarry0 = _bptt.run_backward(cell, params, inner, dys, dfinal, unroll)
         return dparams, _input_cotangent(jnp.swapaxes(dx, 0, 1), lengths, form, h0, dcarry0, cell)
 
@@ -140,7 +156,7 @@ def _input_cotangent(dx, lengths, form, h0, dcarry0, cell):
 
 def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
               reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
-              name: str = "SimpleRNN") -> Layer:
+              batch_blocks: int | None = 1, name: str = "SimpleRNN") -> Layer:
     """Elman RNN (PyTorch nn.RNN, tanh): h_t = tanh(x_t W_x + b_x + h_{t-1} W_h + b_h).
 
     Shapes: x (B, T, F) [or (x, lengths[, h0 (B, H)])] -> y (B, T, H) if return_sequences
@@ -151,14 +167,16 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
         db_x = db_h = sum_t a_t,  dx_t = a_t W_x^T.  Padded steps pass dh through.
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     unroll: lax.scan's, for the forward and the backward scan (True: all steps).
+    batch_blocks: the batch as that many independent recurrences in one scan step (rows
+        in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused, unroll)
+                      fused, unroll, batch_blocks)
 
 
 def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
          reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
-         name: str = "LSTM") -> Layer:
+         batch_blocks: int | None = 1, name: str = "LSTM") -> Layer:
     """LSTM (PyTorch nn.LSTM): [i f g o] = x_t W_x + b_x + h_{t-1} W_h + b_h, then i, f, o
     sigmoid, g tanh;  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t).
 
@@ -170,14 +188,16 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
         dx = A W_x^T (one matmul each, after the loop). Forward: one [x_t, h] [W_x; W_h] matmul
         a step; fused=True computes X W_x before the loop instead (cuDNN; slower on XLA:CPU).
         unroll: lax.scan's, in both scans (True: all steps).
+        batch_blocks: the batch as that many independent recurrences in one scan step (rows
+            in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused, unroll)
+                      fused, unroll, batch_blocks)
 
 
 def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = False,
         reverse: bool = False, fused: bool = False, unroll: int | bool = 1,
-        name: str = "GRU") -> Layer:
+        batch_blocks: int | None = 1, name: str = "GRU") -> Layer:
     """GRU (PyTorch nn.GRU): r = s(x W_xr + b_xr + h W_hr + b_hr), z likewise,
     n = tanh(x W_xn + b_xn + r (h W_hn + b_hn)),  h_t = (1 - z) n + z h_{t-1}.
 
@@ -188,9 +208,11 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
         A_h = [a_r a_z r a_n];  dh_{t-1} = A_h W_h^T + dh z;  dW_x = X^T A_x, dW_h = H_prev^T A_h.
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     unroll: lax.scan's, for the forward and the backward scan (True: all steps).
+    batch_blocks: the batch as that many independent recurrences in one scan step (rows
+        in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name,
-                      fused, unroll)
+                      fused, unroll, batch_blocks)
 
 
 def _map_sequence(tree, fn):
@@ -325,6 +347,10 @@ def _case_rows():
     for kind, make in (("LSTM", LSTM), ("GRU", GRU)):           # cuDNN's layout, the non-default
         fused = functools.partial(make, 3, return_sequences=True, fused=True)
         rows.append(Case(f"{kind}-T50-fused-padded", functools.partial(_with_lengths_of, fused, (50, 17)),
+                         (50, 2), batch=2))
+    for kind, make in (("LSTM", LSTM), ("GRU", GRU)):           # the batch as 2 recurrences of 1 row
+        blocks = functools.partial(make, 3, return_sequences=True, batch_blocks=2)
+        rows.append(Case(f"{kind}-T50-batch-blocks-padded", functools.partial(_with_lengths_of, blocks, (50, 17)),
                          (50, 2), batch=2))
     for kind, make in (("LSTM", LSTM), ("GRU", GRU), ("SimpleRNN", SimpleRNN)):
         bi = functools.partial(lambda m: Bidirectional(m(3, return_sequences=True)), make)

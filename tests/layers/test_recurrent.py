@@ -90,31 +90,58 @@ def test_error_names_path_in_model(key):
 
 
 @pytest.mark.parametrize("make", [SimpleRNN, LSTM, GRU])
-@pytest.mark.parametrize("unroll", [3, True])
-def test_unroll_changes_nothing_but_speed(key, make, unroll):
-    """unroll=3 over T=7 (a partial last block) and full unrolling give unroll=1's outputs and
-    hand gradients in float64, with padding."""
-    x = (jax.random.normal(key, (3, 7, 2), jnp.float64), jnp.array([7, 3, 0]))
-    dy = jax.random.normal(jax.random.fold_in(key, 1), (3, 7, 4), jnp.float64)
+@pytest.mark.parametrize("option", [{"unroll": 3}, {"unroll": True}, {"batch_blocks": 2},
+                                    {"batch_blocks": 4, "unroll": 2}])
+def test_speed_options_change_nothing_but_speed(key, make, option):
+    """unroll=3 over T=7 (a partial last block), full unrolling, and the batch of 4 as 2 or 4
+    independent recurrences give the default's outputs, final state and hand gradients (input,
+    initial state, weights) in float64, with padding."""
+    carries = 2 if make is LSTM else 1
+    x = jax.random.normal(key, (4, 7, 2), jnp.float64)
+    h0 = tuple(jax.random.normal(jax.random.fold_in(key, 2 + i), (4, 4), jnp.float64) for i in range(carries))
+    inputs = (x, jnp.array([7, 3, 0, 5]), h0 if carries == 2 else h0[0])
+    dy = jax.random.normal(jax.random.fold_in(key, 1), (4, 7, 4), jnp.float64)
+    dstate = tuple(jnp.cos(h) for h in h0)
     results = []
     with jax.enable_x64(True):
-        for u in (1, unroll):
-            layer = make(4, return_sequences=True, unroll=u)
-            _, params, _ = layer.init(key, ((7, 2), ()))
+        for options in ({}, option):
+            layer = make(4, return_sequences=True, return_state=True, **options)
+            _, params, _ = layer.init(key, ((7, 2), (), *((4,),) * carries))
             params = fnn.cast(params, jnp.float64)
-            (y, _), _, cache = layer.forward(params, (), x)
-            results.append((y, *layer.backward(params, cache, dy)))
-    (y1, g1, dx1), (y2, g2, dx2) = results
-    np.testing.assert_allclose(y2, y1, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(dx2[0], dx1[0], rtol=1e-12, atol=1e-14)
-    for k in g1:
-        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-12, atol=1e-14, err_msg=k)
+            ((y, _), state), _, cache = layer.forward(params, (), inputs)
+            grads, dx = layer.backward(params, cache, ((dy, None), dstate if carries == 2 else dstate[0]))
+            results.append((y, state, grads, dx[0], dx[2]))
+    for a, b in zip(jax.tree.leaves(results[1]), jax.tree.leaves(results[0])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("unroll", [0, -1, 2.0, "4"])
-def test_bad_unroll(unroll):
-    with pytest.raises(ValueError, match=r"LSTM: unroll must be a positive int or a bool"):
-        LSTM(4, unroll=unroll)
+@pytest.mark.parametrize("options, match", [
+    ({"unroll": 0}, r"LSTM: unroll must be a positive int or a bool, got 0"),
+    ({"unroll": -1}, r"LSTM: unroll must be a positive int or a bool"),
+    ({"unroll": 2.0}, r"LSTM: unroll must be a positive int or a bool"),
+    ({"unroll": "4"}, r"LSTM: unroll must be a positive int or a bool"),
+    ({"batch_blocks": 0}, r"LSTM: batch_blocks must be a positive int or None, got 0"),
+    ({"batch_blocks": True}, r"LSTM: batch_blocks must be a positive int or None"),
+    ({"batch_blocks": 1.5}, r"LSTM: batch_blocks must be a positive int or None"),
+])
+def test_bad_speed_option(options, match):
+    with pytest.raises(ValueError, match=match):
+        LSTM(4, **options)
+
+
+def test_batch_blocks_must_divide_the_batch(key):
+    layer = LSTM(4, batch_blocks=2)
+    _, params, _ = layer.init(key, (5, 3))
+    with pytest.raises(ValueError, match=r"LSTM: batch_blocks=2 must divide the batch, got a batch of 3"):
+        layer.forward(params, (), jnp.ones((3, 5, 3)))
+
+
+@pytest.mark.parametrize("batch, blocks", [(2, 1), (63, 1), (64, 2), (128, 2)])
+def test_batch_blocks_none_picks_two_for_an_even_batch_from_64(key, batch, blocks):
+    layer = GRU(3, return_sequences=True, batch_blocks=None)
+    _, params, _ = layer.init(key, (2, 2))
+    _, _, cache = layer.forward(params, (), jnp.ones((batch, 2, 2), jnp.float32))
+    assert len(cache[0][0]) == blocks                   # the cache keeps x per block of rows
 
 
 # ----------------------------------------------------------------- PyTorch as the oracle
