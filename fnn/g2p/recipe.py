@@ -80,6 +80,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
          help="held-out words decoded after every epoch for the WER/PER curve (default: 500)")
     _add(parser, "--test-words", type=int, default=sup, metavar="N",
          help="held-out words decoded (greedy) at the end of training for the WER/PER (default: all)")
+    _add(parser, "--label-smoothing", type=float, default=sup, metavar="E", help=SHARED_HELP["--label-smoothing"])
     budget = ("training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that "
               "fit (default: none)")
     _add(parser, "--minutes", type=float, default=sup, metavar="M", help=budget)
