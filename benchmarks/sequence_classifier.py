@@ -2,7 +2,8 @@
 PyTorch and Flax: Fashion-MNIST rows as sequences (28 steps of 28 pixels), LSTM(128) whose
 last state feeds Dense(10), softmax cross-entropy, Adam(2e-3), batch 128.
 
-    python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5] [--unroll 4,28] [--wait-idle]
+    python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5] [--unroll 4,28] [--batch-blocks 2]
+        [--wait-idle]
 
 Peers: fnn's `fit` with hand-written gradients (grads="manual", as the example) and with
 grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 1 thread by default: with
@@ -44,10 +45,10 @@ class FitRunner:
     ends the thread (a daemon thread still inside fit at exit aborts with "FATAL: exception not
     rethrown")."""
 
-    def __init__(self, x, y, grads, epochs, unroll=1):
+    def __init__(self, x, y, grads, epochs, **lstm_options):
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
         self.args, self.epochs, self.loss, self.error = (x, y, grads), epochs, float("nan"), None
-        self.unroll, self.closed = unroll, False
+        self.lstm_options, self.closed = lstm_options, False
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _on_epoch(self, epoch, params, state, opt_state, history):
@@ -62,7 +63,7 @@ class FitRunner:
     def _run(self):
         x, y, grads = self.args
         try:
-            model = fnn.serial(L.LSTM(HIDDEN, unroll=self.unroll), L.Dense(10))
+            model = fnn.serial(L.LSTM(HIDDEN, **self.lstm_options), L.Dense(10))
             _, params, state = model.init(jax.random.PRNGKey(0), (28, 28))
             fnn.train.fit(model, params, state, fnn.optim.adam(LR), (x, y),
                           loss=fnn.losses.softmax_cross_entropy, epochs=self.epochs, batch_size=BATCH,
@@ -166,6 +167,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch-threads", default="1", help="one PyTorch row per count, e.g. 1,2")
     parser.add_argument("--unroll", default="", help="extra fnn manual rows with LSTM(unroll=N), e.g. 4,28")
+    parser.add_argument("--batch-blocks", default="",
+                        help="extra fnn manual rows with LSTM(batch_blocks=N), e.g. 2,4")
     parser.add_argument("--no-peers", action="store_true", help="fnn rows only (no autodiff, PyTorch, Flax)")
     parser.add_argument("--wait-idle", action="store_true", help="start once the 1-min load is below 1.0")
     args = parser.parse_args()
@@ -175,7 +178,9 @@ def main():
     x, y = np.asarray(x[:n], np.float32).reshape(-1, 28, 28), np.asarray(y[:n], np.int32)
     runners = {"fnn fit, grads=manual": FitRunner(x, y, "manual", 1 + args.repeats)}
     for u in [int(u) for u in args.unroll.split(",") if u]:
-        runners[f"fnn fit, manual, unroll={u}"] = FitRunner(x, y, "manual", 1 + args.repeats, u)
+        runners[f"fnn fit, manual, unroll={u}"] = FitRunner(x, y, "manual", 1 + args.repeats, unroll=u)
+    for b in [int(b) for b in args.batch_blocks.split(",") if b]:
+        runners[f"fnn fit, manual, batch_blocks={b}"] = FitRunner(x, y, "manual", 1 + args.repeats, batch_blocks=b)
     if not args.no_peers:
         runners.update({"fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
                         **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
