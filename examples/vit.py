@@ -26,6 +26,11 @@ def arguments():
     parser.add_argument("--dropout", type=float, default=0.0, help="(default: 0)")
     parser.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips in training")
     parser.add_argument("--max-shift", type=int, default=1, help="random shifts in training, pixels (default: 1)")
+    parser.add_argument("--drop-path", type=float, default=0.0,
+                        help="stochastic depth: the last block's drop probability, growing from 0 (default: 0)")
+    parser.add_argument("--stem", default="patch", choices=("patch", "conv"),
+                        help="patch: a strided 4x4 Conv2D; conv: two 3x3 stride-2 conv-BN-ReLU, then 1x1 "
+                             "(default: patch)")
     parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 0.002)")
     parser.add_argument("--grads", default="manual", choices=fnn.train.GRADS, help="(default: manual)")
@@ -38,7 +43,8 @@ def main():
     _common.check_budget(limit=args.limit, batch_size=args.batch_size, epochs=args.epochs)
     (x, y), (x_test, y_test) = _common.load_fashion_mnist(args.limit)
     model = fnn.models.vit(width=args.width, depth=args.depth, heads=args.heads, mlp_dim=args.mlp_dim or 4 * args.width,
-                           dropout=args.dropout, flip=args.flip, max_shift=args.max_shift)
+                           dropout=args.dropout, flip=args.flip, max_shift=args.max_shift,
+                           drop_path=args.drop_path, stem=args.stem)
     _, params, state = model.init(jax.random.PRNGKey(args.seed), (28, 28, 1))
     print(fnn.summary(model, (28, 28, 1)))
 

@@ -71,3 +71,21 @@ def test_every_family_has_a_recipe_whose_architecture_settings_its_builder_takes
         assert all(p.annotation is not inspect.Parameter.empty for p in parameters.values()), name
         assert inspect.signature(build).return_annotation in ("Layer", fnn.Layer)
     assert fnn.models.default_val_size("mlp", 1500) == 125 and fnn.models.default_val_size("mlp", 60000) == 5000
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"stem": "convs"}, r"vit: stem must be 'patch', or 'conv' with a patch that is a power of 2, got stem='convs'"),
+    ({"stem": "conv", "patch": 7}, r"got stem='conv', patch=7"),
+])
+def test_vit_refuses_a_stem_it_cannot_build(options, match):
+    with pytest.raises(ValueError, match=match):
+        fnn.models.vit(**options)
+
+
+def test_vit_conv_stem_makes_the_patch_stem_tokens():
+    """Two stride-2 conv-BN-ReLU and a 1x1 conv turn 28x28 images into the same 49 tokens of width 32."""
+    for stem in ("patch", "conv"):
+        out_shape, _, _ = fnn.models.vit(width=32, depth=1, stem=stem).init(jax.random.PRNGKey(0), (28, 28, 1))
+        assert out_shape == (10,)
+    names = [p.rsplit("/", 1)[-1] for p in fnn.layer_paths(fnn.models.vit(stem="conv"))]
+    assert {"stem_1", "stem_1_bn", "stem_2", "stem_2_bn", "patches"} <= set(names)

@@ -23,7 +23,8 @@ from .structure import GATE_NAMES, describe
 def layer_cache(model: Layer, path: str, caches: dict):
     """The forward cache of the layer at `path`: recorded by `forward_caches` at a traced path,
     or reached inside a traced unit (a transformer block) through the unit's cache, which holds
-    its children's caches in children order. None when the layout does not say."""
+    its children's caches first, in children order (then anything of its own, as a block's
+    stochastic-depth masks). None when the layout does not say."""
     parts, layers = path.split("/"), layer_paths(model)
     depth = next((d for d in range(len(parts), 0, -1) if "/".join(parts[:d]) in caches), None)
     if depth is None:
@@ -32,7 +33,7 @@ def layer_cache(model: Layer, path: str, caches: dict):
     cache = caches[anchor]
     for segment in parts[depth:]:
         segments = child_segments(layers[anchor].children)
-        if not isinstance(cache, tuple) or len(cache) != len(segments) or segment not in segments:
+        if not isinstance(cache, tuple) or len(cache) < len(segments) or segment not in segments:
             return None
         cache, anchor = cache[segments.index(segment)], f"{anchor}/{segment}"
     return cache

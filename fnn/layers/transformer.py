@@ -19,6 +19,7 @@ from .attention import MultiHeadAttention
 from .combinators import serial
 from .dense import Dense
 from .dropout import Dropout
+from .gating import StochasticDepth
 from .norm import LayerNorm
 
 
@@ -113,16 +114,27 @@ def _init_children(name, children, key, in_shape, embed_dim, shapes):
 
 
 def TransformerEncoderBlock(embed_dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.1,
-                            causal: bool = False, eps: float = 1e-5, name: str = "TransformerEncoderBlock") -> Layer:
-    """Pre-LN block: h = x + Drop(MHA(LN(x), mask)),  y = h + MLP(h),  MLP = Drop(W_2 Drop(GELU(W_1 LN(h)))).
+                            causal: bool = False, eps: float = 1e-5, drop_path: float = 0.0,
+                            name: str = "TransformerEncoderBlock") -> Layer:
+    """Pre-LN block: h = x + SD(Drop(MHA(LN(x), mask))),  y = h + SD(MLP(h)),
+    MLP = Drop(W_2 Drop(GELU(W_1 LN(h)))),  SD = StochasticDepth(drop_path) (training only: each
+    example's branch is dropped with probability drop_path, else scaled by 1 / (1 - drop_path)).
 
     Shapes: x (B, T, E) or (x, mask) -> the same structure;  mask broadcasts to (B, H, T, T).
     Children (params in this order): LayerNorm(eps), MultiHeadAttention(H, E/H), Dropout, mlp (a serial).
-    Backward: dh = dy + mlp.backward(dy);  dx = dh + LN.backward(MHA.backward(Drop.backward(dh))).
+    Backward: dh = dy + mlp.backward(SD.backward(dy));  dx = dh + LN.backward(MHA.backward(Drop.backward(
+        SD.backward(dh)))), SD.backward multiplying by the forward's per-example mask (the identity at 0).
     """
     children = (LayerNorm(eps), MultiHeadAttention(num_heads, _head_dim(name, embed_dim, num_heads), causal=causal),
                 Dropout(dropout), _mlp(embed_dim, mlp_dim, dropout, eps))
     norm, attend, drop, mlp = children
+    depth = StochasticDepth(drop_path, name=f"{name}/drop_path") if drop_path else None   # no params: no child
+
+    def branch(x, k, train):
+        return (x, None) if depth is None else depth.forward((), (), x, key=k, train=train)[::2]
+
+    def branch_backward(cache, dy):
+        return dy if depth is None else depth.backward((), cache, dy)[1]
 
     def init(key, in_shape):
         seq = in_shape[0] if is_multi_shape(in_shape) else in_shape
@@ -130,18 +142,20 @@ def TransformerEncoderBlock(embed_dim: int, num_heads: int, mlp_dim: int, *, dro
 
     def forward(params, state, x, *, key=None, train=False):
         seq, rest = _first(x)
-        k = _keys(key, 4)
+        k = _keys(key, 6)
         a, s0, c0 = norm.forward(params[0], state[0], seq)
         b, s1, c1 = attend.forward(params[1], state[1], a if rest is None else (a, *rest))
         d, s2, c2 = drop.forward(params[2], state[2], b, key=k[2], train=train)
+        d, cd = branch(d, k[4], train)
         m, s3, c3 = mlp.forward(params[3], state[3], seq + d, key=k[3], train=train)
-        return _rejoin(seq + d + m, rest), (s0, s1, s2, s3), (c0, c1, c2, c3)
+        m, cm = branch(m, k[5], train)
+        return _rejoin(seq + d + m, rest), (s0, s1, s2, s3), (c0, c1, c2, c3, cd, cm)
 
     def backward(params, cache, dy):
         dy, rest = _first(dy)
-        p3, dm = mlp.backward(params[3], cache[3], dy)
+        p3, dm = mlp.backward(params[3], cache[3], branch_backward(cache[5], dy))
         dh = dy + dm
-        p2, dd = drop.backward(params[2], cache[2], dh)
+        p2, dd = drop.backward(params[2], cache[2], branch_backward(cache[4], dh))
         p1, da = attend.backward(params[1], cache[1], dd)
         p0, dx = norm.backward(params[0], cache[0], _first(da)[0])
         return (p0, p1, p2, p3), _rejoin(dh + dx, None if rest is None else (None,))
@@ -251,6 +265,8 @@ CASES = (
     Case("SinusoidalPositions", SinusoidalPositions, (5, 6)),
     Case("LearnedPositions", LearnedPositions, (5, 6)),
     Case("TransformerEncoderBlock-train", lambda: TransformerEncoderBlock(4, 2, 6, dropout=0.2), (5, 4), train=True),
+    Case("TransformerEncoderBlock-drop-path-train",
+         lambda: TransformerEncoderBlock(4, 2, 6, dropout=0.0, drop_path=0.5), (5, 4), train=True, batch=6),
     Case("TransformerEncoderBlock-causal-T1", lambda: TransformerEncoderBlock(4, 2, 6, causal=True), (1, 4)),
     Case("TransformerEncoderBlock-mask", _masked_encoder, (6, 4), train=True),
     Case("TransformerDecoderBlock-train", lambda: serial(TransformerDecoderBlock(4, 2, 6, dropout=0.2), Pick(0)),

@@ -67,17 +67,32 @@ def resnet_small(num_classes: int = 10, *, width: int = 16, batch_norm: bool = T
 
 def vit(num_classes: int = 10, *, width: int = 64, depth: int = 4, heads: int = 4, mlp_dim: int = 256,
         dropout: float = 0.0, patch: int = 4, image_size: int = 28, flip: bool = True,
-        max_shift: int = 1) -> Layer:
-    """[RandomFlip] -> [RandomTranslate(max_shift)] -> Conv2D(width, patch, stride patch) "patches"
-    -> Reshape((T, width)), T = (image_size / patch)^2 (49 on 28x28) -> LearnedPositions
-    -> depth x TransformerEncoderBlock(width, heads, mlp_dim, dropout) (pre-LN)
-    -> LayerNorm -> GlobalAvgPool (mean over tokens) -> Dense(num_classes)."""
+        max_shift: int = 1, drop_path: float = 0.0, stem: str = "patch") -> Layer:
+    """[RandomFlip] -> [RandomTranslate(max_shift)] -> stem -> Reshape((T, width)), T = (image_size /
+    patch)^2 (49 on 28x28) -> LearnedPositions -> depth x TransformerEncoderBlock(width, heads, mlp_dim,
+    dropout, drop_path_i) (pre-LN) -> LayerNorm -> GlobalAvgPool (mean over tokens) -> Dense(num_classes).
+
+    stem "patch": Conv2D(width, patch, stride patch), one token per patch; "conv" (Xiao et al. 2021,
+    early convolutions): log2(patch) x [Conv2D 3x3 stride 2 - BatchNorm - ReLU], widths width / 2^(n-j),
+    then Conv2D(width, 1). drop_path_i = drop_path * i / (depth - 1): stochastic depth growing with depth."""
     if image_size % patch:
         raise ValueError(f"vit: image_size {image_size} is not a multiple of patch {patch}")
     tokens = (image_size // patch) ** 2
-    blocks = [L.TransformerEncoderBlock(width, heads, mlp_dim, dropout=dropout, name=f"block_{i + 1}")
+    blocks = [L.TransformerEncoderBlock(width, heads, mlp_dim, dropout=dropout,
+                                        drop_path=drop_path * i / max(depth - 1, 1), name=f"block_{i + 1}")
               for i in range(depth)]
-    return serial(*_augment(flip, max_shift),
-                  L.Conv2D(width, patch, stride=patch, padding="VALID", name="patches"),
+    return serial(*_augment(flip, max_shift), *_vit_stem(stem, width, patch),
                   L.Reshape((tokens, width), name="tokens"), L.LearnedPositions(name="positions"), *blocks,
                   L.LayerNorm(), L.GlobalAvgPool(), L.Dense(num_classes, name="head"), name="vit")
+
+
+def _vit_stem(stem: str, width: int, patch: int) -> list[Layer]:
+    if stem == "patch":
+        return [L.Conv2D(width, patch, stride=patch, padding="VALID", name="patches")]
+    halvings = patch.bit_length() - 1
+    if stem != "conv" or patch != 2 ** halvings or halvings < 1:
+        raise ValueError(f"vit: stem must be 'patch', or 'conv' with a patch that is a power of 2, "
+                         f"got stem={stem!r}, patch={patch}")
+    convs = [layer for j in range(halvings)
+             for layer in (*_conv_bn(max(width >> (halvings - 1 - j), 1), 3, 2, True, f"stem_{j + 1}"), L.Relu())]
+    return [*convs, L.Conv2D(width, 1, name="patches")]

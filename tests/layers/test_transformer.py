@@ -116,3 +116,19 @@ def test_learned_positions_refuse_a_longer_sequence():
     _, params, state = layer.init(KEY, (4, 3))
     with pytest.raises(ValueError, match=r"^LearnedPositions: expected x of shape \(B, T <= 4, 3\), got \(1, 5, 3\)$"):
         layer.apply(params, state, jnp.ones((1, 5, 3), jnp.float32))
+
+
+def test_encoder_block_drop_path_drops_whole_branches_in_training_only():
+    """drop_path = 0.5: in evaluation the block equals the block without it (same params); in
+    training each example's two branches are kept (scaled by 2) or dropped whole, about half of each."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 5, 8), jnp.float32)
+    plain, dropping = L.TransformerEncoderBlock(8, 2, 16, dropout=0.0), L.TransformerEncoderBlock(
+        8, 2, 16, dropout=0.0, drop_path=0.5)
+    _, params, state = plain.init(jax.random.PRNGKey(1), (5, 8))
+    np.testing.assert_array_equal(dropping.apply(params, state, x)[0], plain.apply(params, state, x)[0])
+    y, _, cache = dropping.forward(params, state, x, key=jax.random.PRNGKey(2), train=True)
+    for scale in cache[4:]:
+        assert scale.shape == (64, 1, 1) and set(np.unique(np.asarray(scale))) == {0.0, 2.0}
+        assert 16 <= int(np.sum(np.asarray(scale) == 0)) <= 48
+    both_dropped = np.flatnonzero((np.asarray(cache[4]) == 0) & (np.asarray(cache[5]) == 0))
+    np.testing.assert_array_equal(np.asarray(y)[both_dropped], np.asarray(x)[both_dropped])
