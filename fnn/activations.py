@@ -176,8 +176,9 @@ def _gelu_backward(x: Array, y: Array | None, dy: Array, approximate: bool = Fal
         t = jnp.tanh(_GELU_C * (x + _GELU_K * x**3))
         du = _GELU_C * (1 + 3 * _GELU_K * x * x)
         return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-    cdf = 0.5 * erfc(-x / math.sqrt(2.0))
-    pdf = jnp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    z = -x / math.sqrt(2.0)
+    cdf = 0.5 * erfc(z)
+    pdf = jnp.exp(-(z * z)) / math.sqrt(2 * math.pi)   # the exp(-z^2) XLA's erfc expansion forms too
     return dy * (cdf + x * pdf)
 
 
