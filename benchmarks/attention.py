@@ -1,6 +1,9 @@
 """Scaled dot-product attention, forward + backward, as T grows: fnn's hand-derived backward
 against jax.vjp of the same forward, jax.nn.dot_product_attention under jax.vjp, and PyTorch's
 F.scaled_dot_product_attention (if installed), and fnn's blockwise (FlashAttention-style) pass.
+PyTorch gets (B, H, T, D) tensors; so does the "hand heads-first" column (`heads_first=True`), the
+layout-matched comparison; the other fnn and jax columns take jax.nn's (B, T, H, D) and pay the
+transposes in and out.
 One run, repeats interleaved; ratios against fnn's hand pass.
 
     python benchmarks/attention.py [--lengths 64 128 256 512 1024] [--batch 32] [--heads 8] [--dim 64]
@@ -25,6 +28,15 @@ from fnn.layers import scaled_dot_product_attention as attention
 def hand(q, k, v, g):
     out, p = attention(q, k, v)
     return out, attention.backward(q, k, v, p, g, out=out)
+
+
+HEADS_FIRST = attention._replace(heads_first=True)
+
+
+def hand_heads_first(q, k, v, g):
+    """The hand pass on (B, H, T, D) arrays, PyTorch's layout: no transposes in or out."""
+    out, p = HEADS_FIRST(q, k, v)
+    return out, HEADS_FIRST.backward(q, k, v, p, g, out=out)
 
 
 def blockwise(q, k, v, g):
@@ -91,9 +103,10 @@ def main():
     print(f"Machine: {platform.machine()}, jax {jax.__version__} ({jax.default_backend()}), "
           f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat} interleaved repeats, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | blockwise / hand |"
+    print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | hand heads-first / hand |"
+          " torch / hand heads-first | blockwise / hand |"
           " CPU time: jax.vjp / hand | hand MiB | jax.vjp MiB | jax.nn MiB | blockwise MiB | GFLOP/s (hand) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in args.lengths:
         print(_row(t, args), flush=True)
 
@@ -104,6 +117,9 @@ def _row(t, args):
     fns = {name: jax.jit(fn) for name, fn in (("hand", hand), ("autodiff", autodiff), ("jax_nn", jax_nn),
                                                  ("blockwise", blockwise))}
     runs = {name: functools.partial(lambda fn: jax.block_until_ready(fn(q, k, v, g)), fn) for name, fn in fns.items()}
+    heads_first = jax.jit(hand_heads_first)
+    qh, kh, vh, gh = (jnp.swapaxes(a, 1, 2) for a in (q, k, v, g))      # laid out as PyTorch's inputs
+    runs["hand_heads_first"] = lambda: jax.block_until_ready(heads_first(qh, kh, vh, gh))
     torch_run = _torch_run(q, k, v, g)
     if torch_run is not None:
         runs["torch"] = torch_run
@@ -112,8 +128,11 @@ def _row(t, args):
     flops = 6 * 2 * args.batch * args.heads * t * t * args.dim      # QK^T, PV; dV, dP, dQ, dK
     hand_s, hand_cpu = times["hand"]
     ratio = {name: f"{wall / hand_s:.2f}" for name, (wall, _) in times.items()}
+    first_s = times["hand_heads_first"][0]
+    torch_first = f"{times['torch'][0] / first_s:.2f}" if "torch" in times else "n/a"
     return (f"| {t} | {1e3 * hand_s:.1f} | {ratio['autodiff']} | {ratio['jax_nn']} | {ratio.get('torch', 'n/a')} | "
-            f"{ratio['blockwise']} | {times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | "
+            f"{ratio['hand_heads_first']} | {torch_first} | {ratio['blockwise']} | "
+            f"{times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | "
             f"{mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | {mib['blockwise']:.0f} | {flops / hand_s / 1e9:.1f} |")
 
 

@@ -52,7 +52,9 @@ class AttentionFunction(NamedTuple):
     """out = P V,  P = softmax(scale * Q K^T + mask)  (per batch and head); a record with its backward.
 
     Shapes: q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) -> out (B, T_q, H, D_v),
-        weights P (B, H, T_q, T_k).  scale: None means 1 / sqrt(D).
+        weights P (B, H, T_q, T_k).  scale: None means 1 / sqrt(D).  heads_first=True: q, k, v, out
+        and their gradients are (B, H, T, D) (PyTorch's F.scaled_dot_product_attention layout), with
+        no transposes in or out: `scaled_dot_product_attention._replace(heads_first=True)`.
     Backward: `.backward(q, k, v, weights, dout, dweights=None, out=None) -> (dq, dk, dv)`,
         dV = P^T dO     dP = dO V^T (+ dweights)     dS = P * (dP - rowsum(dP * P))
         dQ = scale dS K     dK = scale dS^T Q;   masked keys get exactly zero gradient.
@@ -61,30 +63,35 @@ class AttentionFunction(NamedTuple):
     """
     name: str
     scale: float | None
+    heads_first: bool = False
 
     def _scale(self, q):
         return jnp.asarray(1.0 / np.sqrt(q.shape[-1]) if self.scale is None else self.scale, q.dtype)
 
+    def _layout(self, a):
+        """(B, T, H, D) <-> (B, H, T, D) unless the arrays are heads-first already."""
+        return a if self.heads_first or a is None else _heads_first(a)
+
     def __call__(self, q, k, v, *, mask=None, causal=False):
-        check_qkv(self.name, q, k, v)
-        q, k, v = _heads_first(q * self._scale(q)), _heads_first(k), _heads_first(v)
+        check_qkv(self.name, q, k, v, self.heads_first)
+        q, k, v = self._layout(q * self._scale(q)), self._layout(k), self._layout(v)
         s = jnp.einsum("bhqd,bhkd->bhqk", q, k)
         p = _masked_softmax(s, _full_mask(self.name, mask, causal, s.shape))
-        return _heads_first(jnp.einsum("bhqk,bhkd->bhqd", p, v)), p
+        return self._layout(jnp.einsum("bhqk,bhkd->bhqd", p, v)), p
 
     def backward(self, q, k, v, weights, dout, dweights=None, out=None):
         p, scale = weights, self._scale(q)
-        q, k, v, dq_out = _heads_first(q * scale), _heads_first(k), _heads_first(v), _heads_first(dout)
-        dv = jnp.einsum("bhqk,bhqd->bhkd", p, dq_out)
-        dp = jnp.einsum("bhqd,bhkd->bhqk", dq_out, v)
+        q, k, v, do, out = (self._layout(a) for a in (q * scale, k, v, dout, out))
+        dv = jnp.einsum("bhqk,bhqd->bhkd", p, do)
+        dp = jnp.einsum("bhqd,bhkd->bhqk", do, v)
         dp = dp if dweights is None else dp + dweights
         if out is None:
             ds = softmax.backward(None, p, dp)
         else:
-            rowsum = jnp.einsum("bqhd,bqhd->bhq", dout, out)[..., None]
+            rowsum = jnp.sum(do * out, axis=-1, keepdims=True)
             ds = p * (dp - (rowsum if dweights is None else rowsum + jnp.sum(dweights * p, -1, keepdims=True)))
         dq, dk = jnp.einsum("bhqk,bhkd->bhqd", ds, k) * scale, jnp.einsum("bhqk,bhqd->bhkd", ds, q)
-        return _heads_first(dq), _heads_first(dk), _heads_first(dv)
+        return self._layout(dq), self._layout(dk), self._layout(dv)
 
 
 dot_product_attention = AttentionFunction("dot_product_attention", 1.0)
@@ -348,6 +355,8 @@ def _function_case(function, t_q, t_k, pass_out=False, **options):
     def make(key):
         q, k, v = (jax.random.normal(kk, (2, t, 2, 3), jnp.float64) for kk, t in zip(jax.random.split(key, 3),
                                                                                    (t_q, t_k, t_k)))
+        if function.heads_first:
+            q, k, v = (jnp.swapaxes(a, 1, 2) for a in (q, k, v))
 
         def hand_vjp(primals, cotangent):
             out, weights = function(*primals, **options)
@@ -366,6 +375,9 @@ CASES = (
                  _function_case(dot_product_attention, 5, 6, mask=_ROW_GAPS, causal=True)),
     FunctionCase("scaled_dot_product_attention-rowsum-from-out",
                  _function_case(scaled_dot_product_attention, 5, 6, pass_out=True)),
+    FunctionCase("scaled_dot_product_attention-heads-first-mask+causal-rowsum-from-out",
+                 _function_case(scaled_dot_product_attention._replace(heads_first=True), 5, 6, pass_out=True,
+                                mask=_ROW_GAPS, causal=True)),
     FunctionCase("dot_product_attention-mask+causal-rowsum-from-out",
                  _function_case(dot_product_attention, 5, 6, pass_out=True, mask=_ROW_GAPS, causal=True)),
     Case("MultiHeadAttention-self", lambda: MultiHeadAttention(2, 3), (6, 4)),

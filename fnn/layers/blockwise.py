@@ -20,11 +20,15 @@ def _heads_first(a):
     return jnp.swapaxes(a, 1, 2)
 
 
-def check_qkv(name, q, k, v):
-    """One sentence naming `name` unless q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) agree."""
-    if q.ndim != 4 or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0] or k.shape[2:] != q.shape[2:]:
-        raise ValueError(f"{name}: expected q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), "
-                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
+def check_qkv(name, q, k, v, heads_first: bool = False):
+    """One sentence naming `name` unless q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v) agree
+    ((B, H, T, D) each when heads_first)."""
+    t, h = (2, 1) if heads_first else (1, 2)
+    if (q.ndim != 4 or k.ndim != 4 or v.ndim != 4 or q.shape[0] != k.shape[0] or k.shape[0] != v.shape[0]
+            or k.shape[t] != v.shape[t] or not q.shape[h] == k.shape[h] == v.shape[h] or q.shape[3] != k.shape[3]):
+        form = ("q (B, H, T_q, D), k (B, H, T_k, D), v (B, H, T_k, D_v)" if heads_first
+                else "q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v)")
+        raise ValueError(f"{name}: expected {form}, got q {q.shape}, k {k.shape}, v {v.shape}")
 
 
 def _key_blocks(a, block):

@@ -34,6 +34,24 @@ def test_matches_jax_dot_product_attention(options):
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-12)
 
 
+@pytest.mark.parametrize("function", [scaled_dot_product_attention, dot_product_attention])
+def test_heads_first_layout_gives_the_same_arrays_transposed(function):
+    """heads_first=True: (B, H, T, D) in and out, forward and backward, equal to the (B, T, H, D)
+    record's arrays with the T and H axes swapped (float64, a padding mask)."""
+    q, k, v = _qkv()
+    dout = jnp.cos(jnp.arange(3 * 5 * 2 * 4, dtype=jnp.float64)).reshape(3, 5, 2, 4)
+    mask = np.arange(7)[None, None, None, :] < np.array([7, 4, 2])[:, None, None, None]
+    out, p = function(q, k, v, mask=mask)
+    grads = function.backward(q, k, v, p, dout, out=out)
+    first, swap = function._replace(heads_first=True), lambda a: jnp.swapaxes(a, 1, 2)   # noqa: E731
+    out_h, p_h = first(*map(swap, (q, k, v)), mask=mask)
+    grads_h = first.backward(*map(swap, (q, k, v)), p_h, swap(dout), out=out_h)
+    np.testing.assert_allclose(out_h, swap(out), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(p_h, p, rtol=1e-13, atol=1e-15)
+    for a, b in zip(grads_h, grads):
+        np.testing.assert_allclose(a, swap(b), rtol=1e-12, atol=1e-14)
+
+
 def test_plain_dot_product_has_no_scale():
     q, k, v = _qkv()
     s = jnp.einsum("bqhd,bkhd->bhqk", q, k)
@@ -96,6 +114,8 @@ def test_weights_output_carries_its_own_gradient():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: scaled_dot_product_attention(*_qkv()[:2], _qkv(t_k=6)[2]), r"^scaled_dot_product_attention: expected q"),
+    (lambda: scaled_dot_product_attention._replace(heads_first=True)(*_qkv()),
+     r"^scaled_dot_product_attention: expected q \(B, H, T_q, D\), k \(B, H, T_k, D\)"),
     (lambda: scaled_dot_product_attention(*_qkv(), mask=np.ones((2, 5), bool)),
      r"^scaled_dot_product_attention: mask of shape \(2, 5\) does not broadcast to "
      r"\(B, H, T_q, T_k\) = \(3, 2, 5, 7\)$"),
