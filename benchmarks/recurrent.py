@@ -1,7 +1,8 @@
 """LSTM training step (forward, backward, SGD update; batch 128, 28 input features,
 L = mean(h_T)): fnn's hand BPTT (its default: per-step input projection, weight gradients
 as single matmuls after the loop) vs the same BPTT in cuDNN's "fused" layout (input
-projection and dx as one matmul outside the loop), vs jax.grad of the same forward, vs
+projection and dx as one matmul outside the loop), vs the batch as two independent
+recurrences in one scan step ("blocks 2", LSTM(batch_blocks=2)), vs jax.grad of the same forward, vs
 PyTorch's nn.LSTM on the CPU (2 threads, and 1: "torch 1T") and Flax's
 nn.RNN(nn.OptimizedLSTMCell).
 
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers.common import load_average, machine, wait_for_load  # noqa: E402
 
 B, F, LR = 128, 28, 1e-3
-PEERS = ("fused", "jax.grad", "torch", "torch 1T", "flax")
+PEERS = ("blocks 2", "fused", "jax.grad", "torch", "torch 1T", "flax")
 
 
 def _params(H):
@@ -39,10 +40,10 @@ def _params(H):
     return {n: jax.random.uniform(kk, s, jnp.float32, -k, k) for (n, s), kk in zip(shapes.items(), keys)}
 
 
-def _forward(params, x, fused, unroll=1, cell=_bptt.LSTM_CELL):
+def _forward(params, x, fused, unroll=1, cell=_bptt.LSTM_CELL, parts=1):
     zeros = jnp.zeros((x.shape[0], params["W_h"].shape[0]), x.dtype)
     ys, final, cache = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), None,
-                                         (zeros, zeros), fused, unroll)
+                                         (zeros, zeros), fused, unroll, parts)
     return final, cache
 
 
@@ -59,8 +60,8 @@ def _one_sigmoid_step(a_t, _, carry):
 ONE_SIGMOID_CELL = _bptt.LSTM_CELL._replace(step=_one_sigmoid_step)
 
 
-def hand_step(params, x, fused=False, unroll=1, cell=_bptt.LSTM_CELL):
-    final, cache = _forward(params, x, fused, unroll, cell)
+def hand_step(params, x, fused=False, unroll=1, cell=_bptt.LSTM_CELL, parts=1):
+    final, cache = _forward(params, x, fused, unroll, cell, parts)
     dfinal = (jnp.full_like(final[0], 1.0 / final[0].size), jnp.zeros_like(final[1]))   # L = mean(h_T)
     (grads, _), _ = _bptt.run_backward(cell, params, cache, None, dfinal, unroll)
     return jax.tree.map(lambda p, g: p - LR * g, params, grads)
@@ -114,6 +115,7 @@ def _flax_runner(H, T):
 
 def _runners(H, T, peers):
     make = {"fnn": functools.partial(_jax_runner, hand_step),
+            "blocks 2": functools.partial(_jax_runner, functools.partial(hand_step, parts=2)),
             "fused": functools.partial(_jax_runner, functools.partial(hand_step, fused=True)),
             "jax.grad": functools.partial(_jax_runner, autodiff_step),
             "torch": functools.partial(_torch_runner, threads=2),
@@ -150,14 +152,14 @@ def _wait_idle(limit=1.0, poll=15):
 def table(configs, repeats, skip=()):
     print("LSTM training step, batch 128, 28 features: time / fnn hand BPTT in the same repeat "
           f"(median of {repeats}; above 1.00x: slower than fnn)")
-    print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'fused':>7} {'jax.grad':>9} {'torch':>7} {'torch 1T':>9} "
+    print(f"{'H':>4} {'T':>4} {'fnn ms':>8} {'blocks 2':>9} {'fused':>7} {'jax.grad':>9} {'torch':>7} {'torch 1T':>9} "
           f"{'flax':>7}   load 1/5/15 min")
     for H, T in configs:
         _wait_idle()
         before = load_average()
         cells = interleaved(_runners(H, T, [p for p in PEERS if p not in skip]), repeats)
         text = " ".join(f"{'-' if cells.get(n) is None else f'{cells[n][1]:.2f}x':>{w}}"
-                        for n, w in zip(PEERS, (7, 9, 7, 9, 7)))
+                        for n, w in zip(PEERS, (9, 7, 9, 7, 9, 7)))
         print(f"{H:>4} {T:>4} {cells['fnn'][0] * 1e3:8.1f} {text}   {before} -> {load_average()}", flush=True)
 
 
