@@ -21,7 +21,6 @@ from ._patches import (
     as_padding,
     as_tuple,
     col2im,
-    offsets,
     out_sizes,
     pad_input,
     resolve_pads,
@@ -38,15 +37,28 @@ def _tiles(x, window, out):
     return x.reshape(x.shape[0], *(d for ow in zip(out, window, strict=True) for d in ow), x.shape[-1])
 
 
-def _untile(pieces, window, sizes):
-    """Adjoint of `_tiles` on one piece per window offset (row-major): interleave, zero-pad the crop."""
-    n, t = len(window), jnp.stack(pieces, axis=-2)                          # (B, *out, K, C)
-    out = t.shape[1:1 + n]
-    t = t.reshape(t.shape[0], *out, *window, t.shape[-1])
-    t = t.transpose(0, *(a for i in range(n) for a in (1 + i, 1 + n + i)), 2 * n + 1)
+def _untile(t, sizes):
+    """Adjoint of `_tiles`: (B, o_1, w_1, ..., o_n, w_n, C) -> (B, o_1 w_1, ..., o_n w_n, C),
+    zero-padded back to the input's `sizes` (the crop)."""
+    out, window = t.shape[1:-1:2], t.shape[2:-1:2]
     t = t.reshape(t.shape[0], *(o * w for o, w in zip(out, window, strict=True)), t.shape[-1])
     crop = [(0, m - o * w, 0) for m, o, w in zip(sizes, out, window, strict=True)]
     return lax.pad(t, jnp.zeros((), t.dtype), [(0, 0, 0), *crop, (0, 0, 0)])
+
+
+def _tile_grads(kind, x, y, dy, window, out):
+    """dx in the `_tiles` view (B, o_1, w_1, ..., o_n, w_n, C), one elementwise pass. avg: dy / |window|;
+    max: dy where k == first, first = min_k where(t == y, k, |window|), k the row-major offset in the
+    window (the first maximum gets all of dy, as `_first_max_pieces`)."""
+    tile_shape = (dy.shape[0], *(d for ow in zip(out, window, strict=True) for d in ow), dy.shape[-1])
+    axes = tuple(range(2, len(tile_shape) - 1, 2))                          # the w_i axes
+    dy_t = jnp.expand_dims(dy, axes)                                          # (B, o_1, 1, ..., C)
+    if kind != "max":
+        return jnp.broadcast_to(dy_t / _size(window), tile_shape)
+    k = np.arange(_size(window), dtype=np.int32).reshape(1, *(d for w in window for d in (1, w)), 1)
+    hit = _tiles(x, window, out) == jnp.expand_dims(y, axes)
+    first = jnp.min(jnp.where(hit, k, _size(window)), axis=axes, keepdims=True)
+    return jnp.where(k == first, dy_t, jnp.zeros((), dy.dtype))
 
 
 def _geometry(sizes, window, stride, padding):
@@ -71,15 +83,10 @@ def _pool_forward(kind, x, window, stride, geometry):
 
 
 def _first_max_pieces(x, y, dy, window, stride, geometry):
-    """dy routed to the first maximum of each window: one (B, *out, C) piece per offset."""
-    pads, _, out, tiled = geometry
+    """dy routed to the first maximum of each window: one (B, *out, C) piece per offset (row-major)."""
+    pads, _, out, _ = geometry
     ones = (1,) * len(window)
-    if tiled:
-        t = _tiles(x, window, out)
-        views = [t[(slice(None), *(a for oi in k for a in (slice(None), oi)))]
-                 for k in offsets(window)]
-    else:
-        views = window_views(pad_input(x, pads, ones, -jnp.inf), window, stride, ones, out)
+    views = window_views(pad_input(x, pads, ones, -jnp.inf), window, stride, ones, out)
     taken, pieces, zero = jnp.zeros(y.shape, bool), [], jnp.zeros((), dy.dtype)
     for v in views:
         hit = (v == y) & ~taken
@@ -90,13 +97,13 @@ def _first_max_pieces(x, y, dy, window, stride, geometry):
 
 @functools.partial(jax.jit, static_argnames=("kind", "window", "stride", "geometry"))
 def _pool_backward(kind, x, y, dy, window, stride, geometry):
-    pads, padded, _, tiled = geometry
+    pads, padded, out, tiled = geometry
+    if tiled:
+        return _untile(_tile_grads(kind, x, y, dy, window, out), x.shape[1:-1])
     if kind == "max":
         pieces = _first_max_pieces(x, y, dy, window, stride, geometry)
     else:
         pieces = [dy / _size(window)] * _size(window)                      # each input gets dy / |window|
-    if tiled:
-        return _untile(pieces, window, x.shape[1:-1])
     ones = (1,) * len(window)
     return unpad_input(col2im(pieces, padded, window, stride, ones), pads, ones, x.shape[1:-1])
 

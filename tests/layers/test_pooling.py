@@ -73,6 +73,39 @@ def test_max_pool_ties_go_to_the_first_maximum_as_reduce_window_vjp(make, window
     np.testing.assert_allclose(dx, vjp(dy)[0], rtol=1e-12, atol=1e-12)
 
 
+TILED = [  # (make, window, in_shape): stride == window, no padding, the `_tiles` backward
+    (lambda: MaxPool2D(2), (2, 2), (6, 6, 2)),
+    (lambda: MaxPool2D(2), (2, 2), (7, 5, 2)),                             # a crop
+    (lambda: MaxPool2D((2, 3)), (2, 3), (6, 7, 2)),                        # rectangular, a crop
+    (lambda: MaxPool1D(3), (3,), (10, 2)),
+]
+
+
+@pytest.mark.parametrize("make,window,in_shape", TILED, ids=[f"{r[1]}-{r[2]}" for r in TILED])
+def test_tiled_max_pool_all_equal_windows_send_dy_to_their_first_element(make, window, in_shape):
+    x = jnp.full((2, *in_shape), 1.5, jnp.float64)
+    layer = make()
+    y, _, cache = layer.forward((), (), x)
+    dy = jnp.asarray(RNG.normal(size=y.shape))
+    expected = np.zeros(x.shape)
+    expected[(slice(None), *(slice(0, o * w, w) for o, w in zip(y.shape[1:-1], window)))] = dy
+    np.testing.assert_array_equal(layer.backward((), cache, dy)[1], expected)
+
+
+@pytest.mark.parametrize("make,window,in_shape", TILED, ids=[f"{r[1]}-{r[2]}" for r in TILED])
+def test_tiled_max_pool_backward_equals_autodiff_and_reduce_window_vjp(make, window, in_shape):
+    """Random inputs (no ties): jax.vjp of the layer's forward; ties: lax.reduce_window's VJP."""
+    layer = make()
+    for x, oracle in ((RNG.normal(size=(2, *in_shape)), lambda x: layer.apply((), (), x)[0]),
+                      (RNG.integers(0, 3, size=(2, *in_shape)),
+                       lambda x: _reduce_window("max", x, window, None, "VALID"))):
+        x = jnp.asarray(x, jnp.float64)
+        y, _, cache = layer.forward((), (), x)
+        dy = jnp.asarray(RNG.normal(size=y.shape))
+        _, vjp = jax.vjp(oracle, x)
+        np.testing.assert_allclose(layer.backward((), cache, dy)[1], vjp(dy)[0], rtol=1e-12, atol=1e-12)
+
+
 def test_hand_computed_values():
     x = jnp.array([[1.0, 2.0], [4.0, 3.0]]).reshape(1, 2, 2, 1)
     for layer, value, grad in [(MaxPool2D(2), 4.0, [[0, 0], [1, 0]]),
