@@ -131,6 +131,26 @@ def test_im2col_and_lax_agree_on_both_passes_float32():
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("kwargs,pads", [
+    (dict(kernel_size=3), ((1, 1), (1, 1))),
+    (dict(kernel_size=(3, 2), stride=(2, 1), padding="VALID"), ((0, 0), (0, 0))),
+    (dict(kernel_size=3, stride=2, dilation=2, padding=((2, 0), (1, 2))), ((2, 0), (1, 2))),
+])
+def test_im2col_patches_are_the_padded_windows_row_major(kwargs, pads):
+    """patches[b, o, k C + c] = xp[b, o S + k D, c], k over the kernel offsets in row-major order."""
+    layer = Conv2D(2, impl="im2col", **kwargs)
+    _, params, x = _run(layer, (7, 6, 3))
+    _, _, (_, patches) = layer.forward(params, (), x)
+    (kh, kw), (sh, sw), (dh, dw) = (np.broadcast_to(kwargs.get(a, 1), 2)
+                                    for a in ("kernel_size", "stride", "dilation"))
+    xp = np.pad(np.asarray(x), ((0, 0), *pads, (0, 0)))
+    expected = np.zeros(patches.shape)
+    for i, j in np.ndindex(*patches.shape[1:3]):
+        rows, cols = i * sh + dh * np.arange(kh), j * sw + dw * np.arange(kw)
+        expected[:, i, j] = xp[:, rows][:, :, cols].reshape(x.shape[0], -1)      # (B, kh, kw, C) flattened
+    np.testing.assert_array_equal(patches, expected)
+
+
 def test_auto_picks_im2col_on_cpu():
     layer = Conv2D(2, 3, W_init=zeros)
     _, params, _ = layer.init(KEY, (5, 5, 2))
