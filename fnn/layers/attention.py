@@ -353,10 +353,8 @@ _ROW_GAPS = np.tril(np.ones((5, 6), bool), 1) | np.eye(5, 6, 4, dtype=bool)     
 
 def _function_case(function, t_q, t_k, pass_out=False, **options):
     def make(key):
-        q, k, v = (jax.random.normal(kk, (2, t, 2, 3), jnp.float64) for kk, t in zip(jax.random.split(key, 3),
-                                                                                   (t_q, t_k, t_k)))
-        if function.heads_first:
-            q, k, v = (jnp.swapaxes(a, 1, 2) for a in (q, k, v))
+        shapes = [(2, 2, t, 3) if function.heads_first else (2, t, 2, 3) for t in (t_q, t_k, t_k)]
+        q, k, v = (jax.random.normal(kk, s, jnp.float64) for kk, s in zip(jax.random.split(key, 3), shapes))
 
         def hand_vjp(primals, cotangent):
             out, weights = function(*primals, **options)
