@@ -73,8 +73,10 @@ def main() -> int:
         if code != 0:                      # interrupted: train said what is kept and how to go on
             return code
         run_dir = args.run_dir             # set by g2p.train
+        which = "averaged" if (run_dir / "averaged.safetensors").exists() else "last"    # --average N
         if args.beam > 1:
-            g2p.evaluate_run(argparse.Namespace(run_dir=run_dir, beam=args.beam, limit=args.beam_words))
+            g2p.evaluate_run(argparse.Namespace(run_dir=run_dir, beam=args.beam, limit=args.beam_words,
+                                                checkpoint=which))
         g2p.predict_run(argparse.Namespace(run_dir=run_dir, inputs=["photosynthesis", "knight", "fnn"]))
         g2p.inspect_run(argparse.Namespace(run_dir=run_dir, images=4))
     except (UsageError, RunError) as err:

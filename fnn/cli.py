@@ -85,9 +85,10 @@ def _train_arguments(t: argparse.ArgumentParser, task: str = "classify") -> None
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `train`")
-    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+    p.add_argument("--checkpoint", choices=("last", "best", "averaged"), default="last",
                    help="last: the last epoch's; best: the lowest validation loss, or training loss "
-                        "without a validation set (default: last)")
+                        "without a validation set (g2p: held-out subset WER); averaged: g2p's --average "
+                        "(default: last)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 

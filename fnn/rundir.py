@@ -180,8 +180,9 @@ def training_loss(cfg: dict):
 
 
 def checkpoint_path(run_dir: Path, which: str) -> Path:
-    """The last or best checkpoint of a run: UsageError (exit 2) when the run or the file is not there."""
-    path = run_dir / ("checkpoint.safetensors" if which == "last" else "best.safetensors")
+    """The last, best or averaged (g2p's --average) checkpoint of a run: UsageError (exit 2) when the
+    run or the file is not there."""
+    path = run_dir / {"last": "checkpoint.safetensors", "best": "best.safetensors"}.get(which, f"{which}.safetensors")
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such directory")
     if not path.exists():

@@ -233,3 +233,31 @@ def test_small_lstm_learns(lexicon):
     assert history["train_loss"][-1] < history["train_loss"][0]
     print(f"small LSTM: WER {wer:.2%}, PER {per:.2%}; one-AH-per-letter PER {trivial:.2%}")
     assert per < 0.7 < 1.0 < trivial, (wer, per, trivial)
+
+
+def test_average_keeps_the_last_epochs_and_saves_their_mean(run, tmp_path):
+    """--average N: the parameters after each epoch are kept for the last N epochs only, and the
+    final model is their mean, saved as averaged.safetensors, which `evaluate --checkpoint averaged`
+    reads."""
+    import shutil
+
+    from fnn.g2p import run as R
+    cwd, cache, run_dir, _ = run
+    copy = tmp_path / "g2p-averaged"
+    shutil.copytree(run_dir, copy)
+    cfg = {**R.read_config(copy), "average": 2}
+    _, params, state, opt_state, _, _ = R._load_weights(copy / "checkpoint.safetensors", cfg)
+    last = 3
+    fnn.checkpoint.save_training(copy / "checkpoint.safetensors", params, state, opt_state, last)
+    for epoch, shift in ((last - 2, 5.0), (last - 1, 1.0), (last, 3.0)):    # three epochs, keep 2
+        R._keep_for_average(copy, jax.tree.map(lambda p, s=shift: p + s, params), epoch, 2)
+    assert sorted(R._epoch_params(copy)) == [last - 1, last]
+    mean, which = R._average(copy, cfg, params, state)
+    assert which == f"averaged over epochs {last - 1}-{last}"
+    jax.tree.map(lambda m, p: np.testing.assert_allclose(m, p + 2.0, rtol=1e-6), mean, params)
+    stored = fnn.checkpoint.load(copy / "averaged.safetensors")
+    jax.tree.map(lambda m, p: np.testing.assert_allclose(m, p, rtol=1e-6), stored["params"], mean)
+    done = fnn_cli("evaluate", copy, "--limit", 2, "--checkpoint", "averaged", cwd=cwd, cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert "averaged checkpoint" in done.stdout
+    assert R._average(copy, {**cfg, "average": 1}, params, state)[1] == "last"     # fewer than 2 kept

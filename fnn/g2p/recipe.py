@@ -23,7 +23,8 @@ RECIPE = {"epochs": 10, "lr": None, "batch_size": 256, "dropout": None, "seed": 
           "weight_decay": None, "label_smoothing": 0.0}
 ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.2},
                          "transformer": {"size": 64, "lr": 2e-3, "dropout": 0.1}}
-OWN = {"model": "lstm", "size": None, "layers": 2, "curve_words": 500, "test_words": None}   # the task's own
+OWN = {"model": "lstm", "size": None, "layers": 2, "curve_words": 500, "test_words": None,   # the task's own
+       "average": 1}
 CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
 EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming", "colonel", "queue",
                  "xylophone")
@@ -80,6 +81,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
          help="held-out words decoded after every epoch for the WER/PER curve (default: 500)")
     _add(parser, "--test-words", type=int, default=sup, metavar="N",
          help="held-out words decoded (greedy) at the end of training for the WER/PER (default: all)")
+    _add(parser, "--average", type=int, default=sup, metavar="N",
+         help="the final model is the mean of the parameters after each of the last N epochs "
+              "(averaged.safetensors; default: 1, the last epoch's)")
     _add(parser, "--label-smoothing", type=float, default=sup, metavar="E", help=SHARED_HELP["--label-smoothing"])
     budget = ("training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that "
               "fit (default: none)")
@@ -124,7 +128,7 @@ def _require(ok: bool, name: str, rule: str, value) -> None:
 
 def check(cfg: dict) -> None:
     """Each setting on its own (UsageError: one line naming the flag)."""
-    for k in ("epochs", "batch_size", "size", "layers", "curve_words", "test_words"):
+    for k in ("epochs", "batch_size", "size", "layers", "curve_words", "test_words", "average"):
         _require(cfg[k] is None or cfg[k] >= 1, k, "a positive integer", cfg[k])
     _require(math.isfinite(cfg["lr"]) and cfg["lr"] > 0, "lr", "a positive number", cfg["lr"])
     for k in ("dropout", "label_smoothing"):

@@ -203,6 +203,8 @@ def _on_epoch(ctx: _Context, epoch, params, state, opt_state, history):
             ctx.plan["best"] = wer
             checkpoint.save_training(ctx.run_dir / "best.safetensors", params, state, opt_state, epoch + 1,
                                      metadata={"criterion": "held-out subset WER", "value": wer, "epoch": epoch + 1})
+        if ctx.cfg["average"] > 1:
+            _keep_for_average(ctx.run_dir, params, epoch + 1, ctx.cfg["average"])
         atomic_json(ctx.run_dir / "history.json", record)
     print(f"epoch {epoch + 1}/{planned}: loss {history['train_loss'][-1]:.4f}  held-out subset "
           f"({len(ctx.curve_words)} words) WER {wer:.2%} PER {per:.2%}  ({minutes:.1f} min)", flush=True)
@@ -221,15 +223,46 @@ def _best_so_far(run_dir: Path) -> float:
 
 
 def _final(ctx: _Context, params, state, history: dict, task) -> int:
-    """Greedy WER/PER on the held-out words (all, or --test-words of them), into history.json."""
+    """Greedy WER/PER on the held-out words (all, or --test-words of them), into history.json; of the
+    mean of the last --average epochs' parameters when that is above 1."""
+    params, which = _average(ctx.run_dir, ctx.cfg, params, state) if ctx.cfg["average"] > 1 else (params, "last")
     words, t0 = spread(task.test, ctx.cfg["test_words"]), time.perf_counter()
     wer, per = score_words(ctx.model, params, state, ctx.cfg, words, task.test)
     history = {**history, "test": {"wer": wer, "per": per, "words": len(words), "decoder": "greedy",
-                                   "decode_seconds": time.perf_counter() - t0}}
+                                   "checkpoint": which, "decode_seconds": time.perf_counter() - t0}}
     atomic_json(ctx.run_dir / "history.json", history)
-    print(f"held-out WER {wer:.2%}  PER {per:.2%}  (greedy, {len(words)} of {len(task.test)} held-out words)  "
-          f"run: {ctx.run_dir}")
+    print(f"held-out WER {wer:.2%}  PER {per:.2%}  (greedy, {len(words)} of {len(task.test)} held-out words, "
+          f"{which})  run: {ctx.run_dir}")
     return 0
+
+
+def _epoch_params(run_dir: Path) -> dict:
+    """{epoch: path} of the parameter files --average keeps (params-NNN.safetensors)."""
+    return {int(p.stem.split("-")[1]): p for p in run_dir.glob("params-[0-9]*.safetensors")}
+
+
+def _keep_for_average(run_dir: Path, params, epoch: int, n: int) -> None:
+    """Save this epoch's parameters; delete those older than the last n epochs."""
+    checkpoint.save(run_dir / f"params-{epoch:03d}.safetensors", params, step=epoch)
+    for old, path in _epoch_params(run_dir).items():
+        if old <= epoch - n:
+            path.unlink()
+
+
+def _average(run_dir: Path, cfg: dict, params, state) -> tuple:
+    """(the mean of the kept parameters of the last `average` epochs, which), saved as averaged.safetensors
+    (with the last checkpoint's optimizer state, so `--checkpoint averaged` loads like the others);
+    `params` as they are when fewer than two epochs were kept."""
+    _, _, _, opt_state, last, _ = _load_weights(run_dir / "checkpoint.safetensors", cfg)
+    kept = {e: p for e, p in _epoch_params(run_dir).items() if last - cfg["average"] < e <= last}
+    if len(kept) < 2:
+        return params, "last"
+    trees = [checkpoint.load(path, params) for _, path in sorted(kept.items())]
+    mean = jax.tree.map(lambda *a: sum(a[1:], a[0]) / len(a), *trees)
+    which = f"averaged over epochs {min(kept)}-{max(kept)}"
+    checkpoint.save_training(run_dir / "averaged.safetensors", mean, state, opt_state, last,
+                             metadata={"averaged_epochs": sorted(kept)})
+    return mean, which
 
 
 def _interrupted(run_dir: Path, prog: str, created: bool) -> int:
