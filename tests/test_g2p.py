@@ -133,7 +133,8 @@ def test_planned_epochs_follows_the_budget():
 
 def test_recipe_defaults_and_refusals():
     cfg = g2p.config_from(argparse.Namespace())
-    assert (cfg["task"], cfg["model"], cfg["size"], cfg["dropout"], cfg["lr"]) == ("g2p", "lstm", 256, 0.2, 3e-3)
+    assert (cfg["task"], cfg["model"], cfg["size"], cfg["dropout"], cfg["lr"]) == ("g2p", "lstm", 256, 0.3, 3e-3)
+    assert (cfg["epochs"], cfg["label_smoothing"], cfg["average"]) == (30, 0.1, 1)      # docs/results.md's run
     t = g2p.config_from(argparse.Namespace(model="transformer", epochs=4))
     assert (t["size"], t["dropout"], t["epochs"]) == (64, 0.1, 4)
     for bad, match in (({"val_size": 100}, "--val-size does not apply to --task g2p"),

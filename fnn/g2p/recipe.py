@@ -18,10 +18,10 @@ from ..run_config import OPTIMIZERS, SCHEDULES, SETTINGS, UsageError
 ARCHITECTURES = ("lstm", "transformer")
 # the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS);
 # schedule None = the g2p recipe's: warm-up over min(500, steps / 10) steps, then cosine to 5% of --lr
-RECIPE = {"epochs": 10, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
+RECIPE = {"epochs": 30, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
           "minutes": None, "grads": "manual", "loop": "scan", "optimizer": "adam", "schedule": None,
-          "weight_decay": None, "label_smoothing": 0.0}
-ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.2},
+          "weight_decay": None, "label_smoothing": 0.1}
+ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.3},
                          "transformer": {"size": 64, "lr": 2e-3, "dropout": 0.1}}
 OWN = {"model": "lstm", "size": None, "layers": 2, "curve_words": 500, "test_words": None,   # the task's own
        "average": 1}
@@ -31,7 +31,7 @@ EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstormi
 CLIP = 1.0                 # gradients clipped at this global norm, always
 HIDDEN = argparse.SUPPRESS
 SHARED_HELP = {    # the shared options' help with g2p's defaults (the command line shows the classifier's)
-    "--epochs": "epochs to train (with --resume: train on up to this many) (default: 10)",
+    "--epochs": "epochs to train (with --resume: train on up to this many) (default: 30)",
     "--lr": "peak learning rate (default: 3e-3 lstm, 2e-3 transformer)",
     "--batch-size": "pronunciations per step (default: 256)",
     "--optimizer": "the update rule, after clipping the gradients at global norm 1 (default: adam)",
@@ -39,7 +39,7 @@ SHARED_HELP = {    # the shared options' help with g2p's defaults (the command l
                   "of --lr)",
     "--weight-decay": "weight decay: decoupled for adamw, lion, lamb, lars, L2 added to the gradient for the "
                       "others (default: 1e-4 for adamw, 0 otherwise)",
-    "--label-smoothing": "label smoothing of the training loss, in [0, 1) (default: 0)",
+    "--label-smoothing": "label smoothing of the training loss, in [0, 1) (default: 0.1)",
     "--loop": "scan: an epoch is one compiled lax.scan; step: a jitted step per batch; auto: time both "
               "(default: scan)",
     "--seed": "random seed (initialisation, shuffling, dropout) (default: 0)",
@@ -76,7 +76,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
          help="LSTM hidden size / transformer width (default: 256 lstm, 64 transformer)")
     _add(parser, "--layers", type=int, default=sup, metavar="N", help="transformer blocks on each side (default: 2)")
     _add(parser, "--dropout", type=float, default=sup, metavar="P",
-         help="dropout rate, the probability of dropping (default: 0.2 lstm, 0.1 transformer)")
+         help="dropout rate, the probability of dropping (default: 0.3 lstm, 0.1 transformer)")
     _add(parser, "--curve-words", type=int, default=sup, metavar="N",
          help="held-out words decoded after every epoch for the WER/PER curve (default: 500)")
     _add(parser, "--test-words", type=int, default=sup, metavar="N",
