@@ -87,14 +87,13 @@ def _check_options(name, hidden, unroll, batch_blocks):
         raise ValueError(f"{name}: batch_blocks must be a positive int or None, got {batch_blocks!r}")
 
 
-def _blocks(name, batch_blocks, B):
-    """How many independent recurrences the batch of B runs as (None: 2 when B is even and >= 64,
-    the size from which both of a CPU's cores pay off; else 1)."""
+def _blocks(batch_blocks, B):
+    """How many independent recurrences the batch of B runs as: batch_blocks when it divides B, else
+    1 (the same numbers either way: a speed option); None: 2 when B is even and >= 64, the size
+    from which both of a CPU's cores pay off."""
     if batch_blocks is None:
         return 2 if B % 2 == 0 and B >= 64 else 1
-    if B % batch_blocks:
-        raise ValueError(f"{name}: batch_blocks={batch_blocks} must divide the batch, got a batch of {B}")
-    return batch_blocks
+    return batch_blocks if B % batch_blocks == 0 else 1
 
 
 def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False, unroll=1,
@@ -117,7 +116,7 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
         lengths = _check_lengths(name, lengths, x.shape[0], x.shape[1])
         mask = _bptt.time_mask(lengths, x.shape[1])
         ys, final, inner = _bptt.run_forward(cell, params, jnp.swapaxes(x, 0, 1), mask, carry0, fused,
-                                             unroll, _blocks(name, batch_blocks, x.shape[0]))
+                                             unroll, _blocks(batch_blocks, x.shape[0]))
         out = jnp.swapaxes(ys, 0, 1) if return_sequences else final[0]
         if return_sequences and lengths is not None:
             out = (out, lengths)
@@ -168,7 +167,8 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = False, return_state: bool
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     unroll: lax.scan's, for the forward and the backward scan (True: all steps).
     batch_blocks: the batch as that many independent recurrences in one scan step (rows
-        in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
+        in blocks; XLA:CPU runs them on different cores) when it divides the batch, else one;
+        None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.RNN_CELL, hidden, return_sequences, return_state, reverse, name,
                       fused, unroll, batch_blocks)
@@ -209,7 +209,8 @@ def GRU(hidden: int, *, return_sequences: bool = False, return_state: bool = Fal
     fused=True: X W_x + b_x as one matmul before the loop (cuDNN); slower on XLA:CPU.
     unroll: lax.scan's, for the forward and the backward scan (True: all steps).
     batch_blocks: the batch as that many independent recurrences in one scan step (rows
-        in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
+        in blocks; XLA:CPU runs them on different cores) when it divides the batch, else one;
+        None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.GRU_CELL, hidden, return_sequences, return_state, reverse, name,
                       fused, unroll, batch_blocks)

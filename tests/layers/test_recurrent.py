@@ -129,11 +129,12 @@ def test_bad_speed_option(options, match):
         LSTM(4, **options)
 
 
-def test_batch_blocks_must_divide_the_batch(key):
+def test_batch_blocks_that_do_not_divide_the_batch_run_one_recurrence(key):
+    """batch_blocks=2 on a batch of 3 (a last partial batch, one example to predict): one block."""
     layer = LSTM(4, batch_blocks=2)
     _, params, _ = layer.init(key, (5, 3))
-    with pytest.raises(ValueError, match=r"LSTM: batch_blocks=2 must divide the batch, got a batch of 3"):
-        layer.forward(params, (), jnp.ones((3, 5, 3)))
+    y, _, cache = layer.forward(params, (), jnp.ones((3, 5, 3), jnp.float32))
+    assert y.shape == (3, 4) and len(cache[0][0]) == 1
 
 
 @pytest.mark.parametrize("batch, blocks", [(2, 1), (63, 1), (64, 2), (128, 2)])
