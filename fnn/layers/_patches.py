@@ -3,10 +3,9 @@
 Images are channels-last: a batch is (B, *spatial, C). A window op on the
 padded input xp reads, for output position o and window offset k (one per
 spatial axis), the element xp[o * stride + k * dilation]. `window_views` cuts
-xp into one strided view per offset (row-major order of offsets); im2col reads
-the same patches, `concatenate(views, axis=-1)`, as one gather (`patch_indices`);
-`col2im` is their adjoint, written as a sum of zero-paddings (one fused loop on
-XLA:CPU, ~3x faster than scatter-add).
+xp into one strided view per offset (row-major order of offsets), so that
+im2col is `concatenate(views, axis=-1)`; `col2im` is its adjoint, written as a
+sum of zero-paddings (one fused loop on XLA:CPU, ~3x faster than scatter-add).
 """
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import itertools
 import math
 
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 SPATIAL_AXES = {1: "L", 2: "HW", 3: "DHW"}   # axis letters: messages and lax dimension numbers
@@ -93,15 +91,6 @@ def window_views(xp, window, stride, dilation, out):
         limit = [xp.shape[0]] + [st + (o - 1) * s + 1 for st, o, s in axes]
         views.append(lax.slice(xp, start, limit + [xp.shape[-1]], [1, *stride, 1]))
     return views
-
-
-def patch_indices(window, stride, dilation, out):
-    """Static im2col gather indices into xp, one int array per spatial axis i, broadcasting to
-    (*out, K): o_i S_i + k_i D_i at [o, k], k over the window offsets in row-major order."""
-    ks, n = np.array(offsets(window)).reshape(-1, len(window)), len(window)
-    axes = enumerate(zip(stride, dilation, out, strict=True))
-    return tuple((np.arange(o)[:, None] * s + ks[:, i] * d).reshape(*(o if j == i else 1 for j in range(n)), -1)
-                 for i, (s, d, o) in axes)
 
 
 def col2im(pieces, padded, window, stride, dilation):

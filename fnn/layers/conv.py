@@ -30,7 +30,6 @@ from ._patches import (
     offsets,
     out_sizes,
     pad_input,
-    patch_indices,
     resolve_pads,
     unpad_input,
     variant,
@@ -91,11 +90,7 @@ def _views(x, g: Geometry, window):
 
 
 def _im2col(x, g: Geometry, window):
-    """Patches (B, *out, K C): [b, o, k C + c] = xp[b, o S + k D, c], k row-major (W's leading axes),
-    as one gather from the padded x (XLA fuses it with the pad; concatenating K slices writes twice)."""
-    xp = pad_input(x, g.pads, g.lhs_dilation)
-    p = xp[(slice(None), *patch_indices(window, g.stride, g.dilation, g.out))]   # (B, *out, K, C)
-    return p.reshape(*p.shape[:-2], -1)
+    return jnp.concatenate(_views(x, g, window), axis=-1)
 
 
 @functools.partial(jax.jit, static_argnames=("g", "groups"))
