@@ -189,7 +189,8 @@ def LSTM(hidden: int, *, return_sequences: bool = False, return_state: bool = Fa
         a step; fused=True computes X W_x before the loop instead (cuDNN; slower on XLA:CPU).
         unroll: lax.scan's, in both scans (True: all steps).
         batch_blocks: the batch as that many independent recurrences in one scan step (rows
-            in blocks; XLA:CPU runs them on different cores); None: 2 for an even batch >= 64.
+            in blocks; XLA:CPU runs them on different cores) when it divides the batch, else
+            one; None: 2 for an even batch >= 64.
     """
     return _recurrent(_bptt.LSTM_CELL, hidden, return_sequences, return_state, reverse, name,
                       fused, unroll, batch_blocks)
