@@ -55,6 +55,7 @@ SCRIPTS = {
     "lstm_threads": Script(quick=("--repeats", "2")),
     "reversible_memory": Script(quick=("--depths", "2", "4", "--batch", "8", "--width", "64")),
     "vit_block": Script(quick=("--repeats", "2", "--batch", "16"), wait_idle=("--wait-idle",)),
+    "vit_epoch": Script(quick=("--steps", "2", "--epochs", "2", "--rounds", "1"), wait_idle=("--wait-idle",)),
     "classic": Script(quick=("--rounds", "2", "--repeat", "1"), extra=True),          # scikit-learn
     "distributed": Script(quick=("--reps", "2", "--models", "mlp"), extra=True),
     "vae_reference": Script(quick=("--epochs", "1", "--limit", "1024"), extra=True),  # 2 x 10 epochs

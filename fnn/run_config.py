@@ -64,9 +64,9 @@ SETTINGS = {
                      "cnn: [Conv3x3-BatchNorm-ReLU-MaxPool]x(32, 64)-Conv3x3(64)-BatchNorm-ReLU-Dense128-ReLU-"
                      "Dropout-Dense10; "
                      "resnet: conv16-BN-ReLU, residual blocks 16, 32/2, 64/2, GlobalAvgPool, Dense10; "
-                     "vit: flips + 1px shifts, 4x4 patches, learned positions, pre-LN encoder blocks, "
-                     "mean over tokens, Dense10; lstm, gru: the image's 28 rows as 28 steps, the last "
-                     "state, Dense10. Each model brings its own recipe (the defaults below)"),
+                     "vit: flips + 1px shifts, a conv stem to 7x7 tokens, learned positions, pre-LN encoder "
+                     "blocks with stochastic depth, mean over tokens, Dense10; lstm, gru: the image's 28 rows "
+                     "as 28 steps, the last state, Dense10. Each model brings its own recipe (the defaults below)"),
     "dataset": ("fashion-mnist", "the data set (28x28 grayscale, 10 classes)"),
     "epochs": (10, "epochs to train (with --resume: train on up to this many)"),
     "optimizer": ("adam", "the update rule"),
@@ -81,6 +81,9 @@ SETTINGS = {
     "depth": (None, "vit: encoder blocks"),
     "heads": (None, "vit: attention heads per block"),
     "mlp_dim": (None, "vit: the blocks' MLP width"),
+    "drop_path": (None, "vit: stochastic depth, the last block's probability of skipping a branch "
+                        "(growing linearly from 0 at the first block)"),
+    "stem": (None, "vit: patch: one strided 4x4 Conv2D; conv: two 3x3 stride-2 Conv-BatchNorm-ReLU, then 1x1"),
     "label_smoothing": (0.1, "label smoothing of the training loss, in [0, 1)"),
     "batch_size": (64, "examples per step"),
     "grads": ("manual", "manual: the hand-derived backward passes; autodiff: JAX autodiff (same numbers)"),
@@ -91,14 +94,16 @@ SETTINGS = {
     "seed": (0, "random seed (initialisation, shuffling, dropout, validation split)"),
     "limit": (None, "use only the first N training examples (default: all)"),
 }
-ARCH_SETTINGS = ("dropout", "batch_norm", "width", "depth", "heads", "mlp_dim")
+ARCH_SETTINGS = ("dropout", "batch_norm", "width", "depth", "heads", "mlp_dim", "drop_path", "stem")
 CHOICES = {"model": list(MODELS), "dataset": sorted(SOURCES), "optimizer": sorted(OPTIMIZERS),
            "schedule": sorted(SCHEDULES), "batch_norm": ["on", "off"], "grads": list(GRADS),
-           "loop": list(LOOPS)}
+           "loop": list(LOOPS), "stem": ["patch", "conv"]}
 TYPES = {"epochs": int, "lr": float, "weight_decay": float, "dropout": float, "label_smoothing": float,
          "batch_size": int, "val_size": int, "seed": int, "limit": int, "width": int, "depth": int,
-         "heads": int, "mlp_dim": int}
+         "heads": int, "mlp_dim": int, "drop_path": float}
 CHANGEABLE_ON_RESUME = ("epochs", "loop")
+# settings added after runs were written: the value those runs were trained with (not today's recipe)
+BEFORE_SETTING = {"drop_path": 0.0, "stem": "patch"}
 
 
 def flag(setting: str) -> str:
@@ -154,7 +159,7 @@ def check_config(cfg: dict) -> None:
     _require(math.isfinite(cfg["lr"]) and cfg["lr"] > 0, "lr", "a positive number", cfg["lr"])
     wd = cfg["weight_decay"]
     _require(wd is None or (math.isfinite(wd) and wd >= 0), "weight_decay", ">= 0", wd)
-    for k in ("dropout", "label_smoothing"):
+    for k in ("dropout", "label_smoothing", "drop_path"):
         _require(cfg[k] is None or 0.0 <= cfg[k] < 1.0, k, "in [0, 1)", cfg[k])
     _require(cfg["val_size"] is None or cfg["val_size"] >= 0, "val_size", ">= 0", cfg["val_size"])
     for k in ("width", "depth", "heads", "mlp_dim"):

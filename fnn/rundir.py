@@ -17,7 +17,18 @@ from typing import Any, NamedTuple
 import jax
 
 from . import checkpoint, data, losses
-from .run_config import RunError, UsageError, build_model, build_optimizer, check_sizes, defaults_for, fill_val_size
+from .models import ARCH_ARGS
+from .run_config import (
+    BEFORE_SETTING,
+    SETTINGS,
+    RunError,
+    UsageError,
+    build_model,
+    build_optimizer,
+    check_sizes,
+    defaults_for,
+    fill_val_size,
+)
 
 RUN_FILES = ("config.json", "checkpoint.safetensors", "best.safetensors", "history.json", "curves.png")
 IMAGE_SHAPE = (28, 28, 1)
@@ -113,8 +124,11 @@ def raw_config(run_dir: Path) -> dict:
 
 
 def read_config(run_dir: Path) -> dict:
-    """The run's recipe, every setting filled (runs written before a setting existed get its default)."""
-    return defaults_for({k: v for k, v in raw_config(run_dir).items() if k != "task"})
+    """The run's recipe, every setting filled: runs written before a setting existed get the value they
+    were trained with (`BEFORE_SETTING`), else the setting's default."""
+    given = {k: v for k, v in raw_config(run_dir).items() if k != "task"}
+    takes = ARCH_ARGS.get(given.get("model", SETTINGS["model"][0]), ())
+    return defaults_for({**{k: v for k, v in BEFORE_SETTING.items() if k in takes}, **given})
 
 
 def epochs_done(run_dir: Path) -> int:

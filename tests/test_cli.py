@@ -122,6 +122,9 @@ def test_bad_commands_exit_2_with_one_line_and_write_nothing(tmp_path, argv, mes
     (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["train", "--epochs", "-1"], "--epochs must be a positive integer, got -1"),
     (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["train", "--model", "vit", "--drop-path", "1"], "--drop-path must be in [0, 1), got 1.0"),
+    (["train", "--model", "cnn", "--stem", "conv"], "--stem does not apply to --model cnn (only to vit)"),
+    (["train", "--model", "vit", "--stem", "pixels"], "invalid choice: 'pixels' (choose from 'patch', 'conv')"),
     (["train", "--seed", "-3"], "--seed must be in [0, 2**32), got -3"),
     (["train", "--limit", "70000"], "--limit 70000 exceeds the 60000 training examples of fashion-mnist"),
     (["train", "--resume", "nowhere"], "nowhere: no such directory"),       # the same code and line everywhere
@@ -385,3 +388,19 @@ def test_beam_is_refused_for_an_image_run(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"model": "mlp"}))
     assert main(["evaluate", str(tmp_path), "--beam", "3"], prog="fnn") == 2
     assert "--beam applies to g2p runs only" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("model, stored, expected", [
+    ("vit", {}, {"stem": "patch", "drop_path": 0.0}),               # written before --stem / --drop-path
+    ("vit", {"stem": "conv", "drop_path": 0.1}, {"stem": "conv", "drop_path": 0.1}),
+    ("cnn", {}, {"stem": None, "drop_path": None}),                  # settings the model does not take
+])
+def test_a_run_written_before_a_setting_existed_keeps_what_it_was_trained_with(tmp_path, monkeypatch, model,
+                                                                                stored, expected):
+    from fnn.models import RECIPES
+    from fnn.rundir import read_config
+    monkeypatch.setitem(RECIPES["vit"], "stem", "conv")              # a recipe that changed since the run
+    monkeypatch.setitem(RECIPES["vit"], "drop_path", 0.3)
+    (tmp_path / "config.json").write_text(json.dumps({"model": model, "task": "classify", **stored}))
+    cfg = read_config(tmp_path)
+    assert {k: cfg[k] for k in expected} == expected

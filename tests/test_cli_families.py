@@ -19,7 +19,8 @@ from fnn.models import MODELS, RECIPES
 REAL = Path("/usr/share/datasets/fashion-mnist")
 # one xdist worker runs this whole file (make test: --dist loadfile), so its module-scoped fixtures are built once
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason="dataset-fashion-mnist is not installed")
-NARROW = {"resnet": ["--width", "4"], "vit": ["--width", "8", "--depth", "1", "--heads", "2", "--mlp-dim", "16"],
+NARROW = {"resnet": ["--width", "4"],
+          "vit": ["--width", "8", "--depth", "2", "--heads", "2", "--mlp-dim", "16", "--drop-path", "0.2"],
           "lstm": ["--width", "8"], "gru": ["--width", "8"]}
 
 
@@ -71,6 +72,8 @@ def test_train_writes_the_recipe_and_a_checkpoint(family_run):
         assert cfg[setting] == RECIPES[model].get(setting, {"optimizer": "adam", "lr": 1e-3, "schedule": "cosine",
                                                             "label_smoothing": 0.1}[setting])
     assert cfg["val_size"] == (10 if model == "mlp" else 0)          # 5000 of every 60000: 10 of 120
+    if model == "vit":
+        assert (cfg["stem"], cfg["drop_path"]) == (RECIPES["vit"]["stem"], 0.2)
     assert checkpoint.read_info(out / "checkpoint.safetensors").step == 1
     history = json.loads((out / "history.json").read_text())
     assert len(history["train_loss"]) == 1 and 0.0 <= history["test"]["accuracy"] <= 1.0

@@ -38,8 +38,11 @@ def test_cnn_learns_a_real_subset_with_hand_derived_gradients():
                                                        "BatchNorm", "Relu", "MaxPool2D", "Conv2D", "BatchNorm",
                                                        "Relu", "GlobalAvgPool", "Dense"]),
     ("resnet", {}, ["stem", "stem_bn", "Relu", "block_1", "block_2", "block_3", "GlobalAvgPool", "head"]),
-    ("vit", {"depth": 2}, ["RandomFlip", "RandomTranslate", "patches", "tokens", "positions", "block_1", "block_2",
-                           "LayerNorm", "GlobalAvgPool", "head"]),
+    ("vit", {"depth": 2}, ["RandomFlip", "RandomTranslate", "stem_1", "stem_1_bn", "Relu", "stem_2", "stem_2_bn",
+                           "Relu", "patches", "tokens", "positions", "block_1", "block_2", "LayerNorm", "GlobalAvgPool",
+                           "head"]),
+    ("vit", {"depth": 2, "stem": "patch"}, ["RandomFlip", "RandomTranslate", "patches", "tokens", "positions",
+                                            "block_1", "block_2", "LayerNorm", "GlobalAvgPool", "head"]),
     ("lstm", {}, ["rows", "rnn", "head"]),
     ("gru", {}, ["rows", "rnn", "head"]),
 ])

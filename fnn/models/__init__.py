@@ -52,7 +52,9 @@ CASES = (   # the whole reference models, hand backward vs autodiff (small image
     Case("model-cnn-train", lambda: cnn(), (8, 8, 1), train=True, batch=2),   # batch 4 meets a kink (fd 0.09)
     Case("model-resnet-train", lambda: resnet_small(width=2), (8, 8, 1), train=True, batch=3),
     Case("model-vit", lambda: vit(width=8, depth=1, heads=2, mlp_dim=8, image_size=8, flip=False,
-                                  max_shift=0), (8, 8, 1), batch=2),
+                                  max_shift=0, stem="patch", drop_path=0.0), (8, 8, 1), batch=2),
+    Case("model-vit-conv-stem-train", lambda: vit(width=8, depth=2, heads=2, mlp_dim=8, image_size=8, flip=False,
+                                                  max_shift=0, drop_path=0.5), (8, 8, 1), train=True, batch=2),
     Case("model-lstm", lambda: lstm(hidden=4, image_shape=(5, 4, 1)), (5, 4, 1), batch=2),
     Case("model-gru", lambda: gru(hidden=4, image_shape=(5, 4, 1)), (5, 4, 1), batch=2),
 )
