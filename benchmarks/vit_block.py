@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -44,6 +45,7 @@ from _peers.common import load_average, machine, wait_for_load  # noqa: E402
 
 TOKENS, WIDTH, HEADS, MLP_DIM = 49, 64, 4, 256
 COLUMNS = ("fwd", "bwd", "hand", "autodiff")
+COLUMN_TITLES = ("fwd", "hand bwd", "fwd+hand bwd", "autodiff fwd+bwd")
 
 
 class Unit(NamedTuple):
@@ -144,29 +146,40 @@ def passes(unit: Unit) -> dict:
             "autodiff": autodiff}
 
 
-def runs_of(unit: Unit, key) -> dict:
-    """{column: a call that runs that jitted pass on the unit's data and waits for it}."""
+def runs_of(unit: Unit, key) -> tuple[dict, dict]:
+    """({column: a call that runs that jitted pass on the unit's data and waits for it},
+    {column: the MiB of scratch XLA gives each call, `memory_analysis().temp_size_in_bytes`})."""
     fns = {column: jax.jit(fn) for column, fn in passes(unit).items()}
     y, cache = jax.jit(unit.forward)(unit.params, unit.x, key)
     dy = random_like(y, jax.random.PRNGKey(2))
     args = {"fwd": (unit.params, unit.x, key), "bwd": (unit.params, cache, dy),
             "hand": (unit.params, unit.x, dy, key), "autodiff": (unit.params, unit.x, dy, key)}
-    return {column: (lambda f=fns[column], a=args[column]: jax.block_until_ready(f(*a))) for column in COLUMNS}
+    scratch = {}
+    for column in COLUMNS:
+        stats = fns[column].lower(*args[column]).compile().memory_analysis()
+        scratch[column] = float("nan") if stats is None else stats.temp_size_in_bytes / 2**20
+    return ({column: (lambda f=fns[column], a=args[column]: jax.block_until_ready(f(*a))) for column in COLUMNS},
+            scratch)
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def interleaved(runs: dict, repeats: int) -> dict:
-    """{name: (median wall s, median CPU s)}: one warm-up call each, then `repeats` rounds of one
-    call of every run in turn."""
-    wall, cpu = {n: [] for n in runs}, {n: [] for n in runs}
+    """{name: (median wall s, median CPU s, median minor page faults)}: one warm-up call each, then
+    `repeats` rounds of one call of every run in turn."""
+    wall, cpu, faults = {n: [] for n in runs}, {n: [] for n in runs}, {n: [] for n in runs}
     for run in runs.values():
         run()
     for _ in range(repeats):
         for name, run in runs.items():
-            w, c = time.perf_counter(), time.process_time()
+            w, c, f = time.perf_counter(), time.process_time(), _minor_faults()
             run()
             wall[name].append(time.perf_counter() - w)
             cpu[name].append(time.process_time() - c)
-    return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in runs}
+            faults[name].append(_minor_faults() - f)
+    return {n: (statistics.median(wall[n]), statistics.median(cpu[n]), statistics.median(faults[n])) for n in runs}
 
 
 def _ratios(ms: dict) -> list[str]:
@@ -205,13 +218,31 @@ def print_table(parts: dict, times: dict, empty: tuple, batch: int, repeats: int
     print(f"| empty jitted call | {1e3 * empty[0]:.3f} ({empty[1] / empty[0]:.1f}) | | | | | | |")
 
 
-def time_everything(units: dict, key, repeats: int) -> tuple[dict, tuple]:
-    runs = {(label, column): run for label, unit in units.items() for column, run in runs_of(unit, key).items()}
+def time_everything(units: dict, key, repeats: int) -> tuple[dict, tuple, dict]:
+    runs, scratch = {}, {}
+    for label, unit in units.items():
+        unit_runs, unit_scratch = runs_of(unit, key)
+        runs.update({(label, column): run for column, run in unit_runs.items()})
+        scratch.update({(label, column): mib for column, mib in unit_scratch.items()})
     one = jnp.zeros((1,), jnp.float32)
     empty = jax.jit(lambda z: z + 1)
     runs[("empty", "")] = lambda: jax.block_until_ready(empty(one))
     times = interleaved(runs, repeats)
-    return times, times.pop(("empty", ""))
+    return times, times.pop(("empty", "")), scratch
+
+
+def print_faults(parts: dict, times: dict, scratch: dict) -> None:
+    """Each cell's scratch (one fresh block per call) and the minor page faults a call takes: glibc
+    serves a block above its mmap threshold (at most 32 MiB) with a new mapping each call, so every
+    4 KiB page of it faults in (and is zeroed) again."""
+    print("\n### Scratch per call and page faults\n")
+    print("Each cell: XLA's scratch for one call, MiB / median minor page faults of one call (x 4 KiB = MiB "
+          "touched fresh). Above 32 MiB glibc maps the scratch anew for every call.\n")
+    print("| part | " + " | ".join(COLUMN_TITLES) + " |\n| --- |" + " ---: |" * len(COLUMNS))
+    for label in [label for parent, labels in parts.items() for label in (parent, *labels)]:
+        cells = [f"{scratch[(label, c)]:.1f} / {times[(label, c)][2]:.0f} ({times[(label, c)][2] * 4 / 1024:.1f})"
+                 for c in COLUMNS]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def print_hlo(units: dict, key, out_dir: Path) -> None:
@@ -247,8 +278,9 @@ def main() -> None:
     units, parts = build_units(args.batch, key)
     if args.hlo:
         print_hlo(units, key, args.hlo)
-    times, empty = time_everything(units, key, args.repeats)
+    times, empty, scratch = time_everything(units, key, args.repeats)
     print_table(parts, times, empty, args.batch, args.repeats)
+    print_faults(parts, times, scratch)
     print(f"\nload average (1/5/15 min) at the end {load_average()}")
 
 
