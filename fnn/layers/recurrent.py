@@ -96,6 +96,15 @@ def _blocks(batch_blocks, B):
     return batch_blocks if B % batch_blocks == 0 else 1
 
 
+def _init_params(key, features, hidden, gates):
+    """W_x (F, G H), W_h (H, G H), b_x, b_h (G H,), each U(-1/sqrt(H), 1/sqrt(H)) as PyTorch's."""
+    k = 1 / np.sqrt(hidden)
+    shapes = {"W_x": (features, gates * hidden), "W_h": (hidden, gates * hidden), "b_x": (gates * hidden,),
+              "b_h": (gates * hidden,)}
+    keys = dict(zip(shapes, jax.random.split(key, 4)))
+    return {n: jax.random.uniform(keys[n], s, jnp.float32, -k, k) for n, s in shapes.items()}
+
+
 def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fused=False, unroll=1,
                batch_blocks=1):
     """The layer for one cell; `SimpleRNN`, `LSTM` and `GRU` document it."""
@@ -103,11 +112,7 @@ def _recurrent(cell, hidden, return_sequences, return_state, reverse, name, fuse
 
     def init(key, in_shape):
         F, out = _out_shape(name, in_shape, hidden, cell.carries, return_sequences, return_state)
-        k = 1 / np.sqrt(hidden)                             # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
-        shapes = {"W_x": (F, cell.gates * hidden), "W_h": (hidden, cell.gates * hidden),
-                  "b_x": (cell.gates * hidden,), "b_h": (cell.gates * hidden,)}
-        keys = dict(zip(shapes, jax.random.split(key, 4)))
-        return out, {n: jax.random.uniform(keys[n], s, jnp.float32, -k, k) for n, s in shapes.items()}, ()
+        return out, _init_params(key, F, hidden, cell.gates), ()
 
     def forward(params, state, x, *, key=None, train=False):
         del key, train
