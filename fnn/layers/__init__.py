@@ -12,8 +12,6 @@ from .activation import Softmax as Softmax
 from .activation import Softplus as Softplus
 from .activation import Swish as Swish
 from .activation import Tanh as Tanh
-from .attention import AdditiveAttention as AdditiveAttention
-from .attention import LuongAttention as LuongAttention
 from .attention import MultiHeadAttention as MultiHeadAttention
 from .attention import dot_product_attention as dot_product_attention
 from .attention import scaled_dot_product_attention as scaled_dot_product_attention
@@ -57,6 +55,8 @@ from .recurrent import Reversed as Reversed
 from .recurrent import SimpleRNN as SimpleRNN
 from .reversible import Reversible as Reversible
 from .sampling import Reparameterize as Reparameterize
+from .seq2seq_attention import AdditiveAttention as AdditiveAttention
+from .seq2seq_attention import LuongAttention as LuongAttention
 from .transformer import LearnedPositions as LearnedPositions
 from .transformer import Pick as Pick
 from .transformer import SinusoidalPositions as SinusoidalPositions

@@ -1,6 +1,7 @@
-"""Attention with hand-derived backward passes: dot-product (plain and scaled), additive
-(Bahdanau) and multi-head. Arrays are laid out as `jax.nn.dot_product_attention`'s:
-q (B, T_q, H, D), k (B, T_k, H, D), v (B, T_k, H, D_v), weights (B, H, T_q, T_k).
+"""Attention with hand-derived backward passes: dot-product (plain and scaled) and multi-head
+(additive and Luong attention over an encoder's memory: `fnn.layers.seq2seq_attention`). Arrays
+are laid out as `jax.nn.dot_product_attention`'s: q (B, T_q, H, D), k (B, T_k, H, D),
+v (B, T_k, H, D_v), weights (B, H, T_q, T_k).
 
 A boolean `mask` (True = may attend) broadcasts to (B, H, T_q, T_k); `causal=True` lets
 query i see keys j <= i + (T_k - T_q) (the last T_q positions of a longer key sequence,
@@ -8,7 +9,6 @@ as in incremental decoding). A row with every key masked gets weights 0 and outp
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -138,6 +138,33 @@ def _affine_backward(a, da, W):
     return a2.T @ da2, da2.sum(axis=0), da @ W.T
 
 
+def _qkv(params, x_q, x_kv, cross, heads):
+    """Q, K, V split into heads. Self-attention: one x [W_q W_k W_v] + [b_q b_k b_v] matmul, (E, 3 H D)."""
+    if cross:
+        return tuple(_split_heads(a @ params[f"W_{n}"] + params[f"b_{n}"], heads)
+                     for a, n in ((x_q, "q"), (x_kv, "k"), (x_kv, "v")))
+    W = jnp.concatenate([params["W_q"], params["W_k"], params["W_v"]], axis=1)
+    b = jnp.concatenate([params["b_q"], params["b_k"], params["b_v"]])
+    return tuple(_split_heads(part, heads) for part in jnp.split(x_q @ W + b, 3, axis=-1))
+
+
+def _qkv_backward(params, x_q, x_kv, dq, dk, dv, cross):
+    """(dW_q .. db_v, dx_q, dx_kv) of `_qkv`: dW_n = x_n^T dN, db_n = sum dN, dx = sum_n dN W_n^T. Self-
+    attention: dW = x^T [dQ dK dV] and dx = [dQ dK dV] [W_q W_k W_v]^T, one matmul each (dx_kv None)."""
+    dq, dk, dv = (d.reshape(*d.shape[:2], -1) for d in (dq, dk, dv))
+    if cross:
+        grads, dx = {}, {}
+        for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
+            grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da, params[f"W_{n}"])
+        return grads, dx["q"], dx["k"] + dx["v"]
+    W = jnp.concatenate([params["W_q"], params["W_k"], params["W_v"]], axis=1)
+    dW, db, dx = _affine_backward(x_q, jnp.concatenate([dq, dk, dv], axis=-1), W)
+    grads = {}
+    for n, dW_n, db_n in zip("qkv", jnp.split(dW, 3, axis=1), jnp.split(db, 3)):
+        grads[f"W_{n}"], grads[f"b_{n}"] = dW_n, db_n
+    return grads, dx, None
+
+
 def _attention_core(name, impl, block_size, return_weights):
     """(attend, attend_backward) for MultiHeadAttention: the plain product keeps the weights P, the
     blockwise one keeps the row log-sum-exp and recomputes P block by block in the backward."""
@@ -170,7 +197,8 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
     Shapes: x_q (B, T_q, E), x_kv (B, T_k, E_kv) -> (B, T_q, out_dim or E);  W_q (E, H*D),
         W_k, W_v (E_kv, H*D), W_o (H*D, out_dim or E), biases (H*D,) and (out_dim or E,).
     Backward: dW_o = O^T dy, dO = dy W_o^T; dQ, dK, dV from `scaled_dot_product_attention.backward`;
-        dW_* = x^T d*, dx_q = dQ W_q^T, dx_kv = dK W_k^T + dV W_v^T (self: dx = the sum of all three).
+        dW_* = x^T d*, dx_q = dQ W_q^T, dx_kv = dK W_k^T + dV W_v^T (self: dx = the sum of all three,
+        and the projections run as one matmul with [W_q W_k W_v]).
     """
     for arg, value in (("num_heads", num_heads), ("head_dim", head_dim), ("out_dim", out_dim or 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -191,8 +219,7 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
         del key, train
         x_q, x_kv, mask = _split_inputs(name, x, cross)
         _check_features(name, ((x_q, params["W_q"]), (x_kv, params["W_k"])))
-        q, k, v = (_split_heads(a @ params[f"W_{n}"] + params[f"b_{n}"], num_heads)
-                   for a, n in ((x_q, "q"), (x_kv, "k"), (x_kv, "v")))
+        q, k, v = _qkv(params, x_q, x_kv, cross, num_heads)
         out, p = attend(q, k, v, mask, causal)
         o = out.reshape(*out.shape[:2], inner)
         y = o @ params["W_o"] + params["b_o"]
@@ -202,16 +229,13 @@ def MultiHeadAttention(num_heads: int, head_dim: int, out_dim: int | None = None
         x_q, x_kv, q, k, v, p, o, mask = cache
         dy, dweights = dy if return_weights else (dy, None)
         dW_o, db_o, do = _affine_backward(o, dy, params["W_o"])
-        grads, dx = {"W_o": dW_o, "b_o": db_o}, {}
         dq, dk, dv = attend_backward(q, k, v, p, _split_heads(do, num_heads), dweights, _split_heads(o, num_heads),
                                      mask, causal)
-        for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
-            grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da.reshape(*da.shape[:2], inner),
-                                                                       params[f"W_{n}"])
+        grads, dx_q, dx_kv = _qkv_backward(params, x_q, x_kv, dq, dk, dv, cross)
+        grads.update(W_o=dW_o, b_o=db_o)
         if not cross:
-            dself = dx["q"] + dx["k"] + dx["v"]
-            return grads, (dself if mask is None else (dself, None))
-        return grads, (dx["q"], dx["k"] + dx["v"], *(() if mask is None else (None,)))
+            return grads, (dx_q if mask is None else (dx_q, None))
+        return grads, (dx_q, dx_kv, *(() if mask is None else (None,)))
 
     return Layer(init, forward, backward, name)
 
@@ -242,96 +266,6 @@ def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, 
     seen = (jnp.arange(cache.k.shape[1], dtype=jnp.int32) < cache.length)[None, None, None, :]
     out, _ = scaled_dot_product_attention(q, cache.k, cache.v, mask=seen)
     return out.reshape(*out.shape[:2], -1) @ params["W_o"] + params["b_o"], cache
-
-
-def _memory_weights(name, s, mask):
-    """P = softmax_k(s) over the allowed keys, s (B, T_q, T_k); mask broadcasts to (B, T_q, T_k)."""
-    full = _full_mask(name, None if mask is None else jnp.asarray(mask)[:, None], False, (s.shape[0], 1, *s.shape[1:]))
-    return _masked_softmax(s, None if full is None else full[:, 0])
-
-
-def _memory_weights_backward(p, m, dy, return_weights: bool):
-    """Through c = P m and P = softmax(s): (dS, P^T dc), from dy = dc or (dc, dP_out)."""
-    dc, dweights = dy if return_weights else (dy, None)
-    dp = jnp.einsum("bqd,bkd->bqk", dc, m)
-    ds = softmax.backward(None, p, dp if dweights is None else dp + dweights)
-    return ds, jnp.einsum("bqk,bqd->bkd", p, dc)
-
-
-def AdditiveAttention(attn_dim: int, *, return_weights: bool = False, W_init: Initializer = glorot_uniform,
-                      name: str = "AdditiveAttention") -> Layer:
-    """Bahdanau attention: s_qk = v . tanh(q_t W_q + m_k W_k),  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
-
-    Input: (query, memory) or (query, memory, mask); mask broadcasts to (B, T_q, T_k).
-    Shapes: query (B, T_q, D_q), memory (B, T_k, D_m) -> context (B, T_q, D_m) (and P (B, T_q, T_k)
-        with return_weights);  W_q (D_q, A), W_k (D_m, A), v (A,).
-    Backward: E = tanh(...) (B, T_q, T_k, A);  dm = P^T dc + (sum_q dE) W_k^T,  dP = dc m^T (+ dP_out),
-        dS = P * (dP - rowsum(dP * P)),  dv = sum dS E,  dE = dS v (1 - E^2),
-        dW_q = q^T sum_k dE,  dq = (sum_k dE) W_q^T,  dW_k = m^T sum_q dE.
-    """
-    if isinstance(attn_dim, bool) or not isinstance(attn_dim, int) or attn_dim < 1:
-        raise ValueError(f"{name}: attn_dim must be a positive int, got {attn_dim!r}")
-
-    def init(key, in_shape):
-        (t_q, d_q), (_, d_m) = _example_shapes(name, in_shape, True)
-        k1, k2, k3 = jax.random.split(key, 3)
-        params = {"W_q": W_init(k1, (d_q, attn_dim), jnp.float32), "W_k": W_init(k2, (d_m, attn_dim), jnp.float32),
-                  "v": jax.random.normal(k3, (attn_dim,), jnp.float32) / math.sqrt(attn_dim)}
-        return (t_q, d_m), params, ()
-
-    def forward(params, state, x, *, key=None, train=False):
-        del key, train
-        q, m, mask = _split_inputs(name, x, True)
-        _check_features(name, ((q, params["W_q"]), (m, params["W_k"])))
-        e = jnp.tanh((q @ params["W_q"])[:, :, None] + (m @ params["W_k"])[:, None])
-        p = _memory_weights(name, e @ params["v"], mask)
-        c = jnp.einsum("bqk,bkd->bqd", p, m)
-        return ((c, p) if return_weights else c), state, (q, m, e, p, mask)
-
-    def backward(params, cache, dy):
-        q, m, e, p, mask = cache
-        ds, dm_c = _memory_weights_backward(p, m, dy, return_weights)
-        de = ds[..., None] * params["v"] * (1 - e * e)
-        dW_q, _, dq = _affine_backward(q, de.sum(axis=2), params["W_q"])
-        dW_k, _, dm_k = _affine_backward(m, de.sum(axis=1), params["W_k"])
-        grads = {"W_q": dW_q, "W_k": dW_k, "v": jnp.einsum("bqk,bqka->a", ds, e)}
-        return grads, (dq, dm_c + dm_k, *(() if mask is None else (None,)))
-
-    return Layer(init, forward, backward, name)
-
-
-def LuongAttention(*, return_weights: bool = False, W_init: Initializer = glorot_uniform,
-                   name: str = "LuongAttention") -> Layer:
-    """Luong's "general" attention: s_qk = q_t^T W m_k,  P = softmax_k(s + mask),  c_t = sum_k P_qk m_k.
-
-    Input: (query, memory) or (query, memory, mask); mask broadcasts to (B, T_q, T_k).
-    Shapes: query (B, T_q, D_q), memory (B, T_k, D_m) -> context (B, T_q, D_m) (and P (B, T_q, T_k)
-        with return_weights);  W (D_q, D_m).
-    Backward: U = q W (B, T_q, D_m), s = U m^T;  dP = dc m^T (+ dP_out),  dS = P * (dP - rowsum(dP * P)),
-        dU = dS m,  dW = q^T dU,  dq = dU W^T,  dm = P^T dc + dS^T U.
-    """
-    def init(key, in_shape):
-        (t_q, d_q), (_, d_m) = _example_shapes(name, in_shape, True)
-        return (t_q, d_m), {"W": W_init(key, (d_q, d_m), jnp.float32)}, ()
-
-    def forward(params, state, x, *, key=None, train=False):
-        del key, train
-        q, m, mask = _split_inputs(name, x, True)
-        _check_features(name, ((q, params["W"]),))
-        if m.shape[-1] != params["W"].shape[1]:
-            raise ValueError(f"{name}: expected the memory of shape (B, T, {params['W'].shape[1]}), got {m.shape}")
-        u = q @ params["W"]
-        p = _memory_weights(name, jnp.einsum("bqd,bkd->bqk", u, m), mask)
-        c = jnp.einsum("bqk,bkd->bqd", p, m)
-        return ((c, p) if return_weights else c), state, (q, m, u, p, mask)
-
-    def backward(params, cache, dy):
-        q, m, u, p, mask = cache
-        ds, dm_c = _memory_weights_backward(p, m, dy, return_weights)
-        dW, _, dq = _affine_backward(q, jnp.einsum("bqk,bkd->bqd", ds, m), params["W"])
-        return {"W": dW}, (dq, dm_c + jnp.einsum("bqk,bqd->bkd", ds, u), *(() if mask is None else (None,)))
-
-    return Layer(init, forward, backward, name)
 
 
 def _with_mask(layer: Layer, mask: np.ndarray) -> Layer:
@@ -391,9 +325,4 @@ CASES = (
     Case("MultiHeadAttention-blockwise-cross-mask",
          lambda: _with_mask(MultiHeadAttention(2, 3, cross=True, impl="blockwise", block_size=4), _ROW_GAPS),
          ((5, 4), (6, 3))),
-    Case("AdditiveAttention", lambda: AdditiveAttention(4), ((5, 3), (6, 2))),
-    Case("AdditiveAttention-mask", lambda: _with_mask(AdditiveAttention(4), _PAD[:, 0]), ((5, 3), (6, 2))),
-    Case("AdditiveAttention-T1", lambda: AdditiveAttention(4), ((1, 3), (1, 2))),
-    Case("LuongAttention", LuongAttention, ((5, 3), (6, 2))),
-    Case("LuongAttention-mask", lambda: _with_mask(LuongAttention(), _PAD[:, 0]), ((5, 3), (6, 2))),
 )

@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn.layers.attention import (
-    AdditiveAttention,
-    MultiHeadAttention,
-    dot_product_attention,
-    scaled_dot_product_attention,
-)
+from fnn.layers.attention import MultiHeadAttention, dot_product_attention, scaled_dot_product_attention
+from fnn.layers.seq2seq_attention import AdditiveAttention, LuongAttention
 
 KEY = jax.random.PRNGKey(0)
 
@@ -150,7 +146,6 @@ def test_incremental_decoding_equals_the_causal_layer():
 
 def test_luong_general_hand_computed_value():
     """One query q = [1, 0], two memory slots; W = I: scores q.m_k = [2, 0], P = softmax = [0.881, 0.119]."""
-    from fnn.layers.attention import LuongAttention
     layer = LuongAttention(return_weights=True)
     params = {"W": jnp.eye(2)}
     q, m = jnp.array([[[1.0, 0.0]]]), jnp.array([[[2.0, 1.0], [0.0, 3.0]]])
@@ -162,7 +157,6 @@ def test_luong_general_hand_computed_value():
 
 
 def test_luong_backward_with_weights_out_matches_vjp():
-    from fnn.layers.attention import LuongAttention
     layer = LuongAttention(return_weights=True)
     _, params, _ = layer.init(KEY, ((4, 3), (5, 2)))
     params = fnn.cast(params, jnp.float64)
