@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.layers import TransformerEncoderBlock, scaled_dot_product_attention
-from fnn.layers.attention import _affine_backward, _split_heads
+from fnn.layers.attention import _affine_backward, _qkv, _qkv_backward
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _hlo import MOVING, print_details, print_kinds, summarize  # noqa: E402
@@ -65,20 +65,17 @@ def layer_unit(layer, params, state, x) -> Unit:
 
 
 def projections_unit(params, a, o) -> Unit:
-    """MultiHeadAttention's four projections alone: (a, o) -> (Q, K, V split into heads, o W_o + b_o)."""
+    """MultiHeadAttention's four projections alone, as the layer runs them: (a, o) -> (Q, K, V split
+    into heads by one a [W_q W_k W_v] matmul, o W_o + b_o)."""
     def forward(p, inputs, key):
         del key
         a, o = inputs
-        q, k, v = (_split_heads(a @ p[f"W_{n}"] + p[f"b_{n}"], HEADS) for n in "qkv")
-        return (q, k, v, o @ p["W_o"] + p["b_o"]), inputs
+        return (*_qkv(p, a, a, False, HEADS), o @ p["W_o"] + p["b_o"]), inputs
 
     def backward(p, cache, dy):
         a, o = cache
-        grads, da = {}, 0
+        grads, da, _ = _qkv_backward(p, a, a, *dy[:3], False)
         grads["W_o"], grads["b_o"], do = _affine_backward(o, dy[3], p["W_o"])
-        for n, d in zip("qkv", dy[:3]):
-            grads[f"W_{n}"], grads[f"b_{n}"], d_a = _affine_backward(a, d.reshape(*d.shape[:2], -1), p[f"W_{n}"])
-            da = da + d_a
         return grads, (da, do)
     return Unit(forward, backward, params, (a, o))
 
