@@ -55,6 +55,7 @@ SCRIPTS = {
     "lstm_threads": Script(quick=("--repeats", "2")),
     "reversible_memory": Script(quick=("--depths", "2", "4", "--batch", "8", "--width", "64")),
     "vit_block": Script(quick=("--repeats", "2", "--batch", "16"), wait_idle=("--wait-idle",)),
+    "qkv_projection": Script(quick=("--batch", "4", "--calls", "2")),
     "vit_epoch": Script(quick=("--steps", "2", "--epochs", "2", "--rounds", "1"), wait_idle=("--wait-idle",)),
     "classic": Script(quick=("--rounds", "2", "--repeat", "1"), extra=True),          # scikit-learn
     "distributed": Script(quick=("--reps", "2", "--models", "mlp"), extra=True),
