@@ -30,7 +30,7 @@ def arguments():
     parser.add_argument("--max-shift", type=int, default=1, help="random shifts in training, pixels (default: 1)")
     parser.add_argument("--drop-path", type=float, default=0.1,
                         help="stochastic depth: the last block's drop probability, growing from 0 (default: 0.1)")
-    parser.add_argument("--stem", default="conv", choices=("patch", "conv"),
+    parser.add_argument("--stem", default="conv", choices=fnn.models.VIT_STEMS,
                         help="patch: a strided 4x4 Conv2D; conv: two 3x3 stride-2 conv-BN-ReLU, then 1x1 "
                              "(default: conv)")
     parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")

@@ -11,7 +11,7 @@ import math
 
 from . import optim
 from .data import SOURCES
-from .models import ARCH_ARGS, MODELS, RECIPES, default_val_size
+from .models import ARCH_ARGS, MODELS, RECIPES, VIT_STEMS, default_val_size
 from .train import GRADS, LOOPS
 
 
@@ -97,7 +97,7 @@ SETTINGS = {
 ARCH_SETTINGS = ("dropout", "batch_norm", "width", "depth", "heads", "mlp_dim", "drop_path", "stem")
 CHOICES = {"model": list(MODELS), "dataset": sorted(SOURCES), "optimizer": sorted(OPTIMIZERS),
            "schedule": sorted(SCHEDULES), "batch_norm": ["on", "off"], "grads": list(GRADS),
-           "loop": list(LOOPS), "stem": ["patch", "conv"]}
+           "loop": list(LOOPS), "stem": list(VIT_STEMS)}
 TYPES = {"epochs": int, "lr": float, "weight_decay": float, "dropout": float, "label_smoothing": float,
          "batch_size": int, "val_size": int, "seed": int, "limit": int, "width": int, "depth": int,
          "heads": int, "mlp_dim": int, "drop_path": float}

@@ -138,14 +138,18 @@ def _affine_backward(a, da, W):
     return a2.T @ da2, da2.sum(axis=0), da @ W.T
 
 
+def _stacked(params, kind):
+    """[W_q W_k W_v] (E, 3 H D) for kind "W", [b_q b_k b_v] (3 H D,) for "b"."""
+    return jnp.concatenate([params[f"{kind}_{n}"] for n in "qkv"], axis=-1)
+
+
 def _qkv(params, x_q, x_kv, cross, heads):
     """Q, K, V split into heads. Self-attention: one x [W_q W_k W_v] + [b_q b_k b_v] matmul, (E, 3 H D)."""
     if cross:
         return tuple(_split_heads(a @ params[f"W_{n}"] + params[f"b_{n}"], heads)
                      for a, n in ((x_q, "q"), (x_kv, "k"), (x_kv, "v")))
-    W = jnp.concatenate([params["W_q"], params["W_k"], params["W_v"]], axis=1)
-    b = jnp.concatenate([params["b_q"], params["b_k"], params["b_v"]])
-    return tuple(_split_heads(part, heads) for part in jnp.split(x_q @ W + b, 3, axis=-1))
+    projected = x_q @ _stacked(params, "W") + _stacked(params, "b")
+    return tuple(_split_heads(part, heads) for part in jnp.split(projected, 3, axis=-1))
 
 
 def _qkv_backward(params, x_q, x_kv, dq, dk, dv, cross):
@@ -157,8 +161,7 @@ def _qkv_backward(params, x_q, x_kv, dq, dk, dv, cross):
         for n, a, da in (("q", x_q, dq), ("k", x_kv, dk), ("v", x_kv, dv)):
             grads[f"W_{n}"], grads[f"b_{n}"], dx[n] = _affine_backward(a, da, params[f"W_{n}"])
         return grads, dx["q"], dx["k"] + dx["v"]
-    W = jnp.concatenate([params["W_q"], params["W_k"], params["W_v"]], axis=1)
-    dW, db, dx = _affine_backward(x_q, jnp.concatenate([dq, dk, dv], axis=-1), W)
+    dW, db, dx = _affine_backward(x_q, jnp.concatenate([dq, dk, dv], axis=-1), _stacked(params, "W"))
     grads = {}
     for n, dW_n, db_n in zip("qkv", jnp.split(dW, 3, axis=1), jnp.split(db, 3)):
         grads[f"W_{n}"], grads[f"b_{n}"] = dW_n, db_n
@@ -257,8 +260,7 @@ def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, 
     """One step of causal self-`MultiHeadAttention` (its `params`) for generation: project x_t
     (B, 1, E), append its key and value to `cache`, attend over the positions so far.
     Equals the full causal layer's output at that position (tested); O(T) per step, not O(T^2)."""
-    heads = cache.k.shape[2]
-    q, k, v = (_split_heads(x_t @ params[f"W_{n}"] + params[f"b_{n}"], heads) for n in "qkv")
+    q, k, v = _qkv(params, x_t, x_t, False, cache.k.shape[2])
     zero = jnp.zeros((), jnp.int32)
     at = (zero, cache.length, zero, zero)
     cache = DecodeCache(jax.lax.dynamic_update_slice(cache.k, k.astype(cache.k.dtype), at),

@@ -29,6 +29,7 @@ from .torchvision import resnet34 as resnet34
 from .torchvision import vgg as vgg
 from .torchvision import vgg11 as vgg11
 from .torchvision import vgg16 as vgg16
+from .vision import VIT_STEMS as VIT_STEMS
 from .vision import cnn as cnn
 from .vision import mlp as mlp
 from .vision import residual_block as residual_block
@@ -37,7 +38,7 @@ from .vision import vit as vit
 from .vit_b_16 import vision_transformer as vision_transformer
 from .vit_b_16 import vit_b_16 as vit_b_16
 
-__all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE",
+__all__ = ["ARCH_ARGS", "CASES", "MODELS", "RECIPES", "Seq2SeqLSTM", "Seq2SeqTransformer", "VAL_SIZE", "VIT_STEMS",
            "attention_weights", "beam_search", "cnn", "default_val_size", "detector", "greedy", "gru", "lstm", "mlp",
            "residual_block", "resnet_small", "row_classifier", "vit",
            "alexnet", "resnet", "resnet18", "resnet34", "vgg", "vgg11", "vgg16",   # torchvision's (ImageNet)

@@ -86,6 +86,9 @@ def vit(num_classes: int = 10, *, width: int = 64, depth: int = 4, heads: int = 
                   L.LayerNorm(), L.GlobalAvgPool(), L.Dense(num_classes, name="head"), name="vit")
 
 
+VIT_STEMS = ("patch", "conv")     # vit's stem choices (the command line's --stem)
+
+
 def _vit_stem(stem: str, width: int, patch: int) -> list[Layer]:
     if stem == "patch":
         return [L.Conv2D(width, patch, stride=patch, padding="VALID", name="patches")]
