@@ -18,6 +18,7 @@ from . import train as train
 from .core import Layer as Layer
 from .core import cast as cast
 from .core import manual as manual
+from .layers.combinators import ensemble as ensemble
 from .layers.combinators import parallel as parallel
 from .layers.combinators import residual as residual
 from .layers.combinators import serial as serial
@@ -42,6 +43,7 @@ __all__ = [
     "find_layer",
     "gradcheck",
     "initializers",
+    "ensemble",
     "inspect",
     "interop",
     "layer_paths",

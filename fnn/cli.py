@@ -92,9 +92,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
-def _beam_argument(p: argparse.ArgumentParser) -> None:
+def _g2p_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=None, metavar="K",
                    help="g2p runs: beam search with K hypotheses (default: 1, greedy)")
+    p.add_argument("--ensemble", nargs="+", default=None, metavar="RUN_DIR",
+                   help="g2p runs: decode with RUN_DIR and these runs together, by the mean of their "
+                        "log-probabilities (e.g. the same recipe trained with other seeds)")
 
 
 def _run_commands(sub) -> None:
@@ -103,7 +106,7 @@ def _run_commands(sub) -> None:
     _run_arguments(e)
     e.add_argument("--split", choices=("test", "train", "val"), default="test",
                    help="test set, the examples trained on, or the held-out validation examples (default: test)")
-    _beam_argument(e)
+    _g2p_arguments(e)
     e.add_argument("--limit", type=int, default=None, metavar="N",   # g2p: decoding every word takes minutes
                    help="evaluate N examples of the split only: the first N images, or for g2p runs N words "
                         "spread over the split (default: all of them)")
@@ -114,7 +117,7 @@ def _run_commands(sub) -> None:
                    help="image files (resized to 28x28 grayscale), or words for a g2p run")
     r.add_argument("--top", type=int, choices=range(1, 11), default=3, metavar="K",
                    help="classes to show per image, 1-10 (default: 3)")
-    _beam_argument(r)
+    _g2p_arguments(r)
     i = sub.add_parser("inspect", help="the pictures that fit a trained run's model (attributions, Grad-CAM, "
                                        "filters, first-layer weights, gates, attention maps and rollout, "
                                        "layer statistics), with an index.html")
@@ -208,8 +211,9 @@ def _dispatch(args) -> int:
             print(device_line(), flush=True)                        # as every `fnn train` does, first
         return {"train": g2p.train, "evaluate": g2p.evaluate_run, "predict": g2p.predict_run,
                 "inspect": g2p.inspect_run}[args.command](args)
-    if getattr(args, "beam", None) is not None:
-        raise UsageError(f"--beam applies to g2p runs only; {args.run_dir} classifies images")
+    for option in ("beam", "ensemble"):
+        if getattr(args, option, None) is not None:
+            raise UsageError(f"--{option} applies to g2p runs only; {args.run_dir} classifies images")
     if args.command == "inspect":
         from .inspect.report import inspect_run
         return inspect_run(args)

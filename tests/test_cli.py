@@ -384,10 +384,11 @@ def test_g2p_runs_go_to_fnn_g2p(tmp_path, monkeypatch, capsys):
                                                                        "summary", "lstm")
 
 
-def test_beam_is_refused_for_an_image_run(tmp_path, capsys):
+@pytest.mark.parametrize("option", [["--beam", "3"], ["--ensemble", "."]])
+def test_g2p_options_are_refused_for_an_image_run(tmp_path, capsys, option):
     (tmp_path / "config.json").write_text(json.dumps({"model": "mlp"}))
-    assert main(["evaluate", str(tmp_path), "--beam", "3"], prog="fnn") == 2
-    assert "--beam applies to g2p runs only" in one_line(capsys.readouterr().err)
+    assert main(["evaluate", str(tmp_path), *option], prog="fnn") == 2
+    assert f"{option[0]} applies to g2p runs only" in one_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("model, stored, expected", [

@@ -53,6 +53,9 @@ RUNS = [
     pytest.param("sequence_classifier.py", ["--limit", "256", "--epochs", "1"], marks=pytest.mark.slow),
     pytest.param("g2p.py", ["--limit", "200", "--epochs", "1", "--size", "16", "--curve-words", "10",
                            "--test-words", "20", "--beam", "1"], marks=pytest.mark.slow),
+    pytest.param("g2p.py", ["--limit", "200", "--epochs", "1", "--size", "16", "--curve-words", "10",
+                           "--test-words", "20", "--beam", "2", "--beam-words", "20", "--seeds", "2"],
+                 marks=pytest.mark.slow, id="g2p.py-ensemble"),
 ]
 
 

@@ -215,6 +215,33 @@ def test_predict_refuses_a_word_outside_the_alphabet(run):
     assert len(done.stderr.strip().splitlines()) == 1 and "'h2o'" in done.stderr, done.stderr
 
 
+def test_an_ensemble_of_a_run_with_itself_decodes_as_the_run(run):
+    """--ensemble: the mean of identical log-probabilities is the model's own, so the figures agree."""
+    cwd, cache, run_dir, _ = run
+    alone = fnn_cli("evaluate", run_dir, "--limit", 30, cwd=cwd, cache=cache)
+    both = fnn_cli("evaluate", run_dir, "--limit", 30, "--ensemble", run_dir, cwd=cwd, cache=cache)
+    assert both.returncode == 0, both.stderr
+
+    def figures(out):
+        return re.search(r"greedy WER ([\d.]+)%  PER ([\d.]+)% on 30 held-out words", out).groups()
+    assert "ensemble of 2 runs" in both.stdout and figures(both.stdout) == figures(alone.stdout), both.stdout
+    missing = fnn_cli("predict", run_dir, "hello", "--ensemble", cwd / "nowhere", cwd=cwd, cache=cache)
+    assert missing.returncode == 2 and "--ensemble" in missing.stderr and "no such directory" in missing.stderr
+
+
+def test_an_ensemble_refuses_runs_with_other_vocabularies(run, tmp_path):
+    _, _, run_dir, _ = run
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("config.json", "checkpoint.safetensors"):
+        (other / name).write_bytes((run_dir / name).read_bytes())
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["letters"][-1] = "\u00df"                     # as many letters, one spelled otherwise
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UsageError, match=r"--ensemble: .*other has other letters than"):
+        g2p.run.load_runs([run_dir, other])
+
+
 @pytest.mark.slow
 def test_small_lstm_learns(lexicon):
     """3000 words, 4 epochs, a small attention LSTM: PER well below a trivial baseline (about 0.5

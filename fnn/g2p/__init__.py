@@ -17,8 +17,9 @@ from .recipe import build_model as build_model
 from .recipe import config_from as config_from
 from .recipe import transcribe as transcribe
 from .run import load_run as load_run
+from .run import load_runs as load_runs
 from .run import planned_epochs as planned_epochs
 from .run import train as train
 
 __all__ = ["add_train_arguments", "build_model", "config_from", "evaluate_run", "inspect_run", "load_run",
-           "planned_epochs", "predict_run", "summary", "train", "transcribe"]
+           "load_runs", "planned_epochs", "predict_run", "summary", "train", "transcribe"]

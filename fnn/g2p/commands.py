@@ -12,7 +12,7 @@ from ..datasets import cmudict as D
 from ..models import seq2seq as S
 from ..run_config import UsageError
 from .recipe import EXAMPLE_WORDS, OWN, RECIPE, init_model, score_words, spread, transcribe
-from .run import load_run, read_config
+from .run import load_run, load_runs, read_config
 
 MAX_BEAM = 64
 
@@ -28,24 +28,42 @@ def _decoder(beam: int) -> str:
     return "greedy" if beam == 1 else f"beam {beam}"
 
 
+def _run_dirs(args) -> list[Path]:
+    """The run, then the runs given with --ensemble (each must be a directory)."""
+    dirs = [Path(args.run_dir), *(Path(d) for d in getattr(args, "ensemble", None) or ())]
+    for d in dirs[1:]:
+        if not d.is_dir():
+            raise UsageError(f"--ensemble {d}: no such directory")
+    return dirs
+
+
+def _which_runs(dirs, which: str, epochs) -> str:
+    if len(dirs) == 1:
+        return f"{dirs[0]}: {which} checkpoint (epoch {epochs[0]})"
+    return (f"ensemble of {len(dirs)} runs ({', '.join(map(str, dirs))}): {which} checkpoints "
+            f"(epochs {', '.join(map(str, epochs))})")
+
+
 def evaluate_run(args) -> int:
-    """`evaluate RUN [--beam K] [--limit N] [--split test|train]`: WER and PER on the held-out words
-    (or the run's training words), N of them spread evenly over the sorted list."""
-    run_dir, beam, limit = Path(args.run_dir), _beam(args), getattr(args, "limit", None)
+    """`evaluate RUN [--ensemble RUN...] [--beam K] [--limit N] [--split test|train]`: WER and PER on the
+    held-out words (or the run's training words), N of them spread evenly over the sorted list; also
+    set as `args.figures` (wer, per, words) for a script that called it."""
+    beam, limit = _beam(args), getattr(args, "limit", None)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be a positive integer (words), got {limit}")
     split = getattr(args, "split", "test") or "test"
     if split not in ("test", "train"):
         raise UsageError(f"--split {split}: a g2p run holds out no validation words (use test or train)")
-    which = getattr(args, "checkpoint", "last") or "last"
-    cfg, model, params, state, epoch = load_run(run_dir, which)
+    which, dirs = getattr(args, "checkpoint", "last") or "last", _run_dirs(args)
+    cfg, model, params, state, epochs = load_runs(dirs, which)
     train, test = D.split(D.load_lexicon())
     refs = test if split == "test" else dict(list(train.items())[:cfg["limit"] or len(train)])
     words, t0 = spread(refs, limit), time.perf_counter()
     wer, per = score_words(model, params, state, cfg, words, refs, beam=beam)
-    print(f"{run_dir}: {which} checkpoint (epoch {epoch}): {_decoder(beam)} WER {wer:.2%}  PER {per:.2%} "
+    print(f"{_which_runs(dirs, which, epochs)}: {_decoder(beam)} WER {wer:.2%}  PER {per:.2%} "
           f"on {len(words)} {'held-out' if split == 'test' else 'training'} words "
           f"({time.perf_counter() - t0:.0f} s to decode)")
+    args.figures = {"wer": wer, "per": per, "words": len(words)}
     return 0
 
 
@@ -68,7 +86,7 @@ def predict_run(args) -> int:
     words = getattr(args, "inputs", None) or getattr(args, "words", None) or []
     beam, cfg = _beam(args), read_config(Path(args.run_dir))
     words = _checked_words(words, cfg["letters"])
-    cfg, model, params, state, _ = load_run(args.run_dir, getattr(args, "checkpoint", "last") or "last")
+    cfg, model, params, state, _ = load_runs(_run_dirs(args), getattr(args, "checkpoint", "last") or "last")
     predicted = transcribe(model, params, state, words, cfg["letters"], cfg["phonemes"], beam=beam, batch=len(words))
     for word in words:
         print(f"{word}: {' '.join(predicted[word])}")

@@ -11,6 +11,7 @@ import jax
 
 from .. import checkpoint, losses, runs
 from ..datasets import cmudict as D
+from ..layers.combinators import ensemble
 from ..run_config import RunError, UsageError
 from ..rundir import atomic_json, checkpoint_path, discard_unfinished, epochs_done, make_run_dir, raw_config
 from ..train import fit
@@ -73,6 +74,26 @@ def load_run(run_dir, which: str = "last"):
     cfg = read_config(run_dir)
     model, params, state, _, epoch, _ = _load_weights(checkpoint_path(run_dir, which), cfg)
     return cfg, model, params, state, epoch
+
+
+def load_runs(run_dirs, which: str = "last"):
+    """(config, model, params, state, epochs) of one g2p run, or of several as one ensemble
+    (`fnn.ensemble`: the mean of their log-probabilities, each run's own architecture and weights);
+    the config is the first run's. UsageError if the runs spell with different letters or phonemes."""
+    loaded = [load_run(run_dir, which) for run_dir in run_dirs]
+    if len(loaded) == 1:
+        cfg, model, params, state, epoch = loaded[0]
+        return cfg, model, params, state, (epoch,)
+    first = loaded[0][0]
+    for run_dir, (cfg, *_) in zip(run_dirs[1:], loaded[1:]):
+        for vocabulary in ("letters", "phonemes"):
+            if cfg[vocabulary] != first[vocabulary]:
+                raise UsageError(f"--ensemble: {run_dir} has other {vocabulary} than {run_dirs[0]} "
+                                 f"({len(cfg[vocabulary])} against {len(first[vocabulary])}): no common vote")
+    model = ensemble(*(m for _, m, _, _, _ in loaded))
+    params = (tuple(p for _, _, p, _, _ in loaded), ())
+    state = (tuple(s for _, _, _, s, _ in loaded), ())
+    return first, model, params, state, tuple(e for *_, e in loaded)
 
 
 # ------------------------------------------------------------------ train

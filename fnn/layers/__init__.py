@@ -21,6 +21,7 @@ from .blockwise import blockwise_attention as blockwise_attention
 from .combinators import Add as Add
 from .combinators import Concat as Concat
 from .combinators import Frozen as Frozen
+from .combinators import MeanLogSoftmax as MeanLogSoftmax
 from .conv import Conv1D as Conv1D
 from .conv import Conv2D as Conv2D
 from .conv import ConvTranspose2D as ConvTranspose2D
@@ -92,6 +93,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm",
     "Concat",
+    "MeanLogSoftmax",
     "Conv1D",
     "Conv2D",
     "ConvTranspose2D",

@@ -1,4 +1,4 @@
-"""Combinators: serial, parallel, residual, and the joins Concat and Add.
+"""Combinators: serial, parallel, residual, ensemble, and the joins Concat, Add and MeanLogSoftmax.
 
 A combinator's params, state and cache are tuples of its children's; its
 `backward` composes the children's hand-derived `backward`s (no autodiff).
@@ -225,6 +225,37 @@ def Add(*, name: str = "Add") -> Layer:
     return _join(name, combine, lambda xs, dy: tuple(dy for _ in xs), out_shape_of)
 
 
+def MeanLogSoftmax(*, name: str = "MeanLogSoftmax") -> Layer:
+    """Average the log-probabilities of a tuple of logits (a log-linear, product-of-experts mean):
+    y = (1/n) sum_i log_softmax(x_i), the softmax over the last axis.
+
+    Shapes: tuple of (B, ..., V) -> (B, ..., V); no params. softmax(y) is the ensemble's distribution.
+    Backward: dx_i = (dy - softmax(x_i) * sum_v dy) / n.
+    """
+    def out_shape_of(shapes):
+        if len({tuple(s) for s in shapes}) != 1:
+            raise ValueError(f"{name}: inputs must share one shape (B, ..., classes), got {shapes}")
+        return tuple(shapes[0])
+
+    def combine(xs):
+        return sum(jax.nn.log_softmax(xi, axis=-1) for xi in xs) / len(xs)
+
+    def split(xs, dy):
+        total = jnp.sum(dy, axis=-1, keepdims=True)
+        return tuple((dy - jax.nn.softmax(xi, axis=-1) * total) / len(xs) for xi in xs)
+
+    return _join(name, combine, split, out_shape_of)
+
+
+def ensemble(*models: Layer, name: str = "ensemble") -> Layer:
+    """The models, each given the same input, combined by the mean of their log-probabilities:
+    serial(parallel(*models), MeanLogSoftmax()). Its argmax (greedy decoding, classification) is the
+    ensemble's vote; params are ((params_1, ..., params_n), ()), the models' own, as trained apart."""
+    if len(models) < 2:
+        raise ValueError(f"{name}: expected two or more models to combine, got {len(models)}")
+    return serial(parallel(*models, name="members"), MeanLogSoftmax(), name=name)
+
+
 def _mlp():
     from .activation import Tanh
     from .dense import Dense
@@ -238,6 +269,7 @@ CASES = (
     Case("residual", lambda: residual(_mlp(), shortcut=_mlp()), (5,)),
     Case("Frozen", lambda: Frozen(serial(_mlp(), _dropped())), (5,), train=True),
     Case("residual-identity", lambda: residual(serial(_mlp(), _mlp_back())), (5,)),
+    Case("ensemble", lambda: ensemble(_mlp(), _mlp(), _mlp()), (5,)),
 )
 
 
