@@ -4,7 +4,8 @@
 A run directory holds `config.json` (the recipe and both vocabularies), `checkpoint.safetensors`
 (after every epoch, with the history and the planned epochs), `best.safetensors` (the lowest
 held-out subset WER) and `history.json` (per epoch: loss, subset WER/PER, minutes; at the end the
-greedy WER/PER on the held-out words). Data: `fnn.datasets.cmudict` (its fixed crc32 split);
+greedy WER/PER on the held-out words). `evaluate` and `predict` take `--ensemble RUN...`: several
+runs decode as one (`load_runs`, `fnn.ensemble`). Data: `fnn.datasets.cmudict` (its fixed crc32 split);
 models and decoders: `fnn.models.seq2seq`; metrics: `fnn.metrics`. Each run function takes the
 parsed argparse namespace; a bad argument raises `UsageError` (exit 2), a broken run `RunError`.
 """
