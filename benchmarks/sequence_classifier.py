@@ -3,7 +3,7 @@ PyTorch and Flax: Fashion-MNIST rows as sequences (28 steps of 28 pixels), LSTM(
 last state feeds Dense(10), softmax cross-entropy, Adam(2e-3), batch 128.
 
     python benchmarks/sequence_classifier.py [--steps 100] [--repeats 5] [--unroll 4,28] [--batch-blocks 2]
-        [--wait-idle]
+        [--devices 2] [--wait-idle]
 
 Peers: fnn's `fit` with hand-written gradients (grads="manual", as the example) and with
 grads="autodiff"; PyTorch eager on the CPU (nn.LSTM + nn.Linear; 1 thread by default: with
@@ -23,12 +23,26 @@ import sys
 import threading
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 
-import fnn
-from fnn import layers as L
+def _host_devices() -> int:
+    """--devices N, read before JAX starts: XLA:CPU shows N devices (one per core here), which the
+    data-parallel row trains over; the other rows run on the first, as without the flag."""
+    for i, arg in enumerate(sys.argv):
+        if arg.startswith("--devices"):
+            return int(arg.partition("=")[2] or sys.argv[i + 1])
+    return 1
+
+
+if _host_devices() > 1:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={_host_devices()}").strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import fnn  # noqa: E402
+from fnn import layers as L  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peers.common import load_average, machine, wait_for_load  # noqa: E402
@@ -45,10 +59,10 @@ class FitRunner:
     ends the thread (a daemon thread still inside fit at exit aborts with "FATAL: exception not
     rethrown")."""
 
-    def __init__(self, x, y, grads, epochs, **lstm_options):
+    def __init__(self, x, y, grads, epochs, mesh=None, **lstm_options):
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
         self.args, self.epochs, self.loss, self.error = (x, y, grads), epochs, float("nan"), None
-        self.lstm_options, self.closed = lstm_options, False
+        self.lstm_options, self.mesh, self.closed = lstm_options, mesh, False
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _on_epoch(self, epoch, params, state, opt_state, history):
@@ -67,7 +81,8 @@ class FitRunner:
             _, params, state = model.init(jax.random.PRNGKey(0), (28, 28))
             fnn.train.fit(model, params, state, fnn.optim.adam(LR), (x, y),
                           loss=fnn.losses.softmax_cross_entropy, epochs=self.epochs, batch_size=BATCH,
-                          key=jax.random.PRNGKey(1), grads=grads, progress=False, on_epoch=self._on_epoch)
+                          key=jax.random.PRNGKey(1), grads=grads, progress=False, on_epoch=self._on_epoch,
+                          mesh=self.mesh)
         except _Closed:
             pass
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
@@ -169,6 +184,9 @@ def main():
     parser.add_argument("--unroll", default="", help="extra fnn manual rows with LSTM(unroll=N), e.g. 4,28")
     parser.add_argument("--batch-blocks", default="",
                         help="extra fnn manual rows with LSTM(batch_blocks=N), e.g. 2,4")
+    parser.add_argument("--devices", type=int, default=1,
+                        help="with N > 1: XLA:CPU shows N devices and a row trains data-parallel over them "
+                             "(fit(mesh=...)), so the compiled loop can keep N cores busy")
     parser.add_argument("--no-peers", action="store_true", help="fnn rows only (no autodiff, PyTorch, Flax)")
     parser.add_argument("--wait-idle", action="store_true", help="start once the 1-min load is below 1.0")
     args = parser.parse_args()
@@ -181,6 +199,10 @@ def main():
         runners[f"fnn fit, manual, unroll={u}"] = FitRunner(x, y, "manual", 1 + args.repeats, unroll=u)
     for b in [int(b) for b in args.batch_blocks.split(",") if b]:
         runners[f"fnn fit, manual, batch_blocks={b}"] = FitRunner(x, y, "manual", 1 + args.repeats, batch_blocks=b)
+    if args.devices > 1:
+        mesh = fnn.distributed.data_mesh(jax.devices()[:args.devices])
+        runners[f"fnn fit, manual, {args.devices} CPU devices"] = FitRunner(x, y, "manual", 1 + args.repeats,
+                                                                            mesh=mesh)
     if not args.no_peers:
         runners.update({"fnn fit, grads=autodiff": FitRunner(x, y, "autodiff", 1 + args.repeats),
                         **({f"PyTorch eager (CPU, {t} thread{'s' * (t > 1)})": torch_runner(x, y, t)
