@@ -97,7 +97,7 @@ def _g2p_arguments(p: argparse.ArgumentParser) -> None:
                    help="g2p runs: beam search with K hypotheses (default: 1, greedy)")
     p.add_argument("--ensemble", nargs="+", default=None, metavar="RUN_DIR",
                    help="g2p runs: decode with RUN_DIR and these runs together, by the mean of their "
-                        "log-probabilities (e.g. the same recipe trained with other seeds)")
+                        "log-probabilities, e.g. the same recipe trained with other seeds (default: none)")
 
 
 def _run_commands(sub) -> None:
