@@ -54,6 +54,15 @@ def jax_nn(q, k, v, g):
     return out, vjp(g)
 
 
+def matmuls_alone(q, k, v, g):
+    """The six matmuls of the pass (QK^T, PV; dV, dP, dQ, dK) on (B, H, T, D) arrays, with no
+    softmax, scaling or transposes between them: what any pass built on XLA's dot can at best reach."""
+    s = jnp.einsum("bhqd,bhkd->bhqk", q, k)
+    out = jnp.einsum("bhqk,bhkd->bhqd", s, v)
+    dv, dp = jnp.einsum("bhqk,bhqd->bhkd", s, g), jnp.einsum("bhqd,bhkd->bhqk", g, v)
+    return out, dv, jnp.einsum("bhqk,bhkd->bhqd", dp, k), jnp.einsum("bhqk,bhqd->bhkd", dp, q)
+
+
 def _interleaved(runs, repeat):
     """{name: (median wall s, median CPU s)}; each repeat runs every implementation once, in turn,
     so a change in the machine's load falls on all of them alike."""
@@ -99,14 +108,17 @@ def main():
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-torch", action="store_true",
+                        help="leave PyTorch out of the process (its presence slows the JAX cells)")
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, jax {jax.__version__} ({jax.default_backend()}), "
           f"B={args.batch} H={args.heads} D={args.dim}, float32, median of {args.repeat} interleaved repeats, "
           f"load average {os.getloadavg()[0]:.1f}")
     print("\n| T | fnn hand ms | jax.vjp(fnn) / hand | jax.nn / hand | torch / hand | hand heads-first / hand |"
           " torch / hand heads-first | blockwise / hand |"
-          " CPU time: jax.vjp / hand | hand MiB | jax.vjp MiB | jax.nn MiB | blockwise MiB | GFLOP/s (hand) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          " CPU time: jax.vjp / hand | hand MiB | jax.vjp MiB | jax.nn MiB | blockwise MiB | GFLOP/s (hand) |"
+          " GFLOP/s (hand heads-first) | GFLOP/s (the 6 matmuls alone) |")
+    print("| ---: " * 16 + "|")
     for t in args.lengths:
         print(_row(t, args), flush=True)
 
@@ -120,7 +132,9 @@ def _row(t, args):
     heads_first = jax.jit(hand_heads_first)
     qh, kh, vh, gh = (jnp.swapaxes(a, 1, 2) for a in (q, k, v, g))      # laid out as PyTorch's inputs
     runs["hand_heads_first"] = lambda: jax.block_until_ready(heads_first(qh, kh, vh, gh))
-    torch_run = _torch_run(q, k, v, g)
+    matmuls = jax.jit(matmuls_alone)
+    runs["matmuls"] = lambda: jax.block_until_ready(matmuls(qh, kh, vh, gh))
+    torch_run = None if args.no_torch else _torch_run(q, k, v, g)
     if torch_run is not None:
         runs["torch"] = torch_run
     times = _interleaved(runs, args.repeat)
@@ -133,7 +147,8 @@ def _row(t, args):
     return (f"| {t} | {1e3 * hand_s:.1f} | {ratio['autodiff']} | {ratio['jax_nn']} | {ratio.get('torch', 'n/a')} | "
             f"{ratio['hand_heads_first']} | {torch_first} | {ratio['blockwise']} | "
             f"{times['autodiff'][1] / hand_cpu:.2f} | {mib['hand']:.0f} | "
-            f"{mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | {mib['blockwise']:.0f} | {flops / hand_s / 1e9:.1f} |")
+            f"{mib['autodiff']:.0f} | {mib['jax_nn']:.0f} | {mib['blockwise']:.0f} | {flops / hand_s / 1e9:.1f} | "
+            f"{flops / first_s / 1e9:.1f} | {flops / times['matmuls'][0] / 1e9:.1f} |")
 
 
 if __name__ == "__main__":
