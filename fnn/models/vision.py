@@ -65,7 +65,7 @@ def resnet_small(num_classes: int = 10, *, width: int = 16, batch_norm: bool = T
                   L.GlobalAvgPool(), L.Dense(num_classes, name="head"), name="resnet")
 
 
-def vit(num_classes: int = 10, *, width: int = 64, depth: int = 4, heads: int = 4, mlp_dim: int = 256,
+def vit(num_classes: int = 10, *, width: int = 64, depth: int = 4, heads: int = 4, mlp_dim: int = 192,
         dropout: float = 0.0, patch: int = 4, image_size: int = 28, flip: bool = True,
         max_shift: int = 1, drop_path: float = 0.1, stem: str = "conv") -> Layer:
     """[RandomFlip] -> [RandomTranslate(max_shift)] -> stem -> Reshape((T, width)), T = (image_size /
