@@ -136,11 +136,14 @@ def test_recipe_defaults_and_refusals():
     assert (cfg["task"], cfg["model"], cfg["size"], cfg["dropout"], cfg["lr"]) == ("g2p", "lstm", 256, 0.3, 3e-3)
     assert (cfg["epochs"], cfg["label_smoothing"], cfg["average"]) == (30, 0.1, 1)      # docs/results.md's run
     t = g2p.config_from(argparse.Namespace(model="transformer", epochs=4))
-    assert (t["size"], t["dropout"], t["epochs"]) == (64, 0.1, 4)
+    assert (t["size"], t["layers"], t["dropout"], t["epochs"]) == (128, 3, 0.2, 4)   # docs/results.md's run
+    assert cfg["layers"] is None                                                        # the LSTM has none
     for bad, match in (({"val_size": 100}, "--val-size does not apply to --task g2p"),
                        ({"size": 0}, "--size must be a positive integer"),
                        ({"model": "transformer", "size": 30}, "--size must be a multiple of the 4 heads"),
                        ({"model": "cnn"}, "--model must be one of lstm, transformer"),
+                       ({"layers": 3}, "--layers must be given only with --model transformer"),
+                       ({"model": "transformer", "layers": 0}, "--layers must be a positive integer"),
                        ({"optimizer": "nope"}, "--optimizer must be one of"),
                        ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
                        ({"minutes": -1.0}, "--minutes must be a positive number")):

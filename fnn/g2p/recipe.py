@@ -22,8 +22,8 @@ RECIPE = {"epochs": 30, "lr": None, "batch_size": 256, "dropout": None, "seed": 
           "minutes": None, "grads": "manual", "loop": "scan", "optimizer": "adam", "schedule": None,
           "weight_decay": None, "label_smoothing": 0.1}
 ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.3},
-                         "transformer": {"size": 64, "lr": 2e-3, "dropout": 0.1}}
-OWN = {"model": "lstm", "size": None, "layers": 2, "curve_words": 500, "test_words": None,   # the task's own
+                         "transformer": {"size": 128, "layers": 3, "lr": 2e-3, "dropout": 0.2}}
+OWN = {"model": "lstm", "size": None, "layers": None, "curve_words": 500, "test_words": None,   # the task's own
        "average": 1}
 CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
 EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstorming", "colonel", "queue",
@@ -73,10 +73,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--model", choices=ARCHITECTURES, default=sup,
          help="lstm: BiLSTM encoder, additive-attention LSTM decoder; transformer: encoder-decoder (default: lstm)")
     _add(parser, "--size", type=int, default=sup, metavar="N",
-         help="LSTM hidden size / transformer width (default: 256 lstm, 64 transformer)")
-    _add(parser, "--layers", type=int, default=sup, metavar="N", help="transformer blocks on each side (default: 2)")
+         help="LSTM hidden size / transformer width (default: 256 lstm, 128 transformer)")
+    _add(parser, "--layers", type=int, default=sup, metavar="N",
+         help="transformer blocks on each side, --model transformer only (default: 3)")
     _add(parser, "--dropout", type=float, default=sup, metavar="P",
-         help="dropout rate, the probability of dropping (default: 0.3 lstm, 0.1 transformer)")
+         help="dropout rate, the probability of dropping (default: 0.3 lstm, 0.2 transformer)")
     _add(parser, "--curve-words", type=int, default=sup, metavar="N",
          help="held-out words decoded after every epoch for the WER/PER curve (default: 500)")
     _add(parser, "--test-words", type=int, default=sup, metavar="N",
@@ -115,6 +116,8 @@ def config_from(args) -> dict:
     _refuse_foreign(args)
     cfg = {"task": "g2p", "dataset": "cmudict", **OWN, **RECIPE, **_given(args, (*RECIPE, *OWN))}
     _require(cfg["model"] in ARCHITECTURES, "model", f"one of {', '.join(ARCHITECTURES)}", cfg["model"])
+    _require(cfg["model"] == "transformer" or cfg["layers"] is None, "layers", "given only with --model "
+             "transformer (the LSTM recipe has one encoder and one decoder layer)", cfg["layers"])
     for k, v in ARCHITECTURE_DEFAULTS[cfg["model"]].items():
         cfg[k] = v if cfg[k] is None else cfg[k]
     check(cfg)
