@@ -29,7 +29,7 @@ data:
 	@bash scripts/install-data.sh
 
 train: $(VENV)/.installed data
-	$(PY) -m fnn train --model mlp --dataset fashion-mnist --epochs 10 $(ARGS)  # into the next free runs/mlp-NNN
+	$(PY) -m fnn train $(ARGS)  # the defaults: the MLP on Fashion-MNIST, 10 epochs, into the next free runs/mlp-NNN
 
 test: $(VENV)/.installed data
 	$(VENV)/bin/ruff check fnn tests examples benchmarks

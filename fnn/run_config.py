@@ -87,7 +87,7 @@ SETTINGS = {
     "label_smoothing": (0.1, "label smoothing of the training loss, in [0, 1)"),
     "batch_size": (64, "examples per step"),
     "grads": ("manual", "manual: the hand-derived backward passes; autodiff: JAX autodiff (same numbers)"),
-    "loop": ("auto", "scan: an epoch is one compiled lax.scan; step: a jitted step per batch; "
+    "loop": ("auto", "scan: an epoch is one compiled loop (lax.fori_loop); step: a jitted step per batch; "
                      "auto: time both and keep the faster"),
     "val_size": (None, "training examples held out for validation (default: for mlp 5000 of every 60000 "
                        "used, so 125 of --limit 1500; 0 for the others)"),

@@ -95,6 +95,7 @@ def test_runs_without_out_are_numbered(tmp_path):
     assert next_run_dir(tmp_path / "runs", "mlp").name == "mlp-008"
     train_line = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "-m fnn train" in line)
     assert "--out" not in train_line and "--grads" not in train_line  # numbered runs; the CLI's default grads
+    assert "--epochs" not in train_line and "--model" not in train_line  # ARGS="--model vit" gets vit's recipe
 
 
 @needs_data

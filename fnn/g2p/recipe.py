@@ -40,7 +40,7 @@ SHARED_HELP = {    # the shared options' help with g2p's defaults (the command l
     "--weight-decay": "weight decay: decoupled for adamw, lion, lamb, lars, L2 added to the gradient for the "
                       "others (default: 1e-4 for adamw, 0 otherwise)",
     "--label-smoothing": "label smoothing of the training loss, in [0, 1) (default: 0.1)",
-    "--loop": "scan: an epoch is one compiled lax.scan; step: a jitted step per batch; auto: time both "
+    "--loop": "scan: an epoch is one compiled loop (lax.fori_loop); step: a jitted step per batch; auto: time both "
               "(default: scan)",
     "--seed": "random seed (initialisation, shuffling, dropout) (default: 0)",
     "--limit": "train on the first N training words of the fixed split (default: all)",
