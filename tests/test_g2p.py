@@ -138,6 +138,7 @@ def test_recipe_defaults_and_refusals():
     t = g2p.config_from(argparse.Namespace(model="transformer", epochs=4))
     assert (t["size"], t["layers"], t["dropout"], t["epochs"]) == (128, 3, 0.2, 4)   # docs/results.md's run
     assert cfg["layers"] is None                                                        # the LSTM has none
+    assert g2p.config_from(argparse.Namespace(model="transformer"))["epochs"] == 24
     for bad, match in (({"val_size": 100}, "--val-size does not apply to --task g2p"),
                        ({"size": 0}, "--size must be a positive integer"),
                        ({"model": "transformer", "size": 30}, "--size must be a multiple of the 4 heads"),

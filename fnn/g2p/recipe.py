@@ -18,11 +18,11 @@ from ..run_config import OPTIMIZERS, SCHEDULES, SETTINGS, UsageError
 ARCHITECTURES = ("lstm", "transformer")
 # the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS);
 # schedule None = the g2p recipe's: warm-up over min(500, steps / 10) steps, then cosine to 5% of --lr
-RECIPE = {"epochs": 30, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
+RECIPE = {"epochs": None, "lr": None, "batch_size": 256, "dropout": None, "seed": 0, "limit": None,
           "minutes": None, "grads": "manual", "loop": "scan", "optimizer": "adam", "schedule": None,
           "weight_decay": None, "label_smoothing": 0.1}
-ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.3},
-                         "transformer": {"size": 128, "layers": 3, "lr": 2e-3, "dropout": 0.2}}
+ARCHITECTURE_DEFAULTS = {"lstm": {"size": 256, "lr": 3e-3, "dropout": 0.3, "epochs": 30},
+                         "transformer": {"size": 128, "layers": 3, "lr": 2e-3, "dropout": 0.2, "epochs": 24}}
 OWN = {"model": "lstm", "size": None, "layers": None, "curve_words": 500, "test_words": None,   # the task's own
        "average": 1}
 CHANGEABLE_ON_RESUME = ("epochs", "minutes", "loop")
@@ -31,7 +31,7 @@ EXAMPLE_WORDS = ("photosynthesis", "knight", "through", "quixotic", "brainstormi
 CLIP = 1.0                 # gradients clipped at this global norm, always
 HIDDEN = argparse.SUPPRESS
 SHARED_HELP = {    # the shared options' help with g2p's defaults (the command line shows the classifier's)
-    "--epochs": "epochs to train (with --resume: train on up to this many) (default: 30)",
+    "--epochs": "epochs to train (with --resume: train on up to this many) (default: 30 lstm, 24 transformer)",
     "--lr": "peak learning rate (default: 3e-3 lstm, 2e-3 transformer)",
     "--batch-size": "pronunciations per step (default: 256)",
     "--optimizer": "the update rule, after clipping the gradients at global norm 1 (default: adam)",
