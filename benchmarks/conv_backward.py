@@ -3,9 +3,12 @@ lax.conv, jitted steps against `lax.scan`: time ratios measured in one run.
 
 Table 1 (goal: at most 1.0): forward + hand-written backward, over `jax.vjp` of the same
 forward (the same layer code; only the backward differs). Rows: Conv2D at the CNN's two
-shapes for both impls, BatchNorm in training mode, MaxPool2D 2x2, and a whole training step
+shapes for both impls, its Dense 3136->128, BatchNorm in training mode, MaxPool2D 2x2 at both
+shapes, Relu, and a whole training step
 (loss, gradients, SGD) of the CNN conv32-pool-conv64-pool-dense128-10, with and without
-BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`.
+BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`. Rows with
+matmul work give their GFLOP/s and its share of the machine's 2048² matmul rate (printed at the
+top): where the CNN's epoch loses against peers.py's FLOP limit.
 
 Table 2: the CNN step (no BatchNorm) in ms per step for impl im2col | lax, manual |
 autodiff gradients, as one jitted call per step and inside one jitted `lax.scan`; the
@@ -29,7 +32,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +47,9 @@ from fnn.layers.combinators import serial
 from fnn.layers.pooling import _pool_backward, _pool_forward
 from fnn.losses import softmax_cross_entropy
 from fnn.train import loss_and_grads
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers.common import matmul_rate  # noqa: E402
 
 B = 128
 RNG = np.random.default_rng(0)
@@ -122,29 +130,45 @@ def measure(variants: dict, rounds: int) -> dict:
     return times
 
 
-def table1(rounds, scan_steps):
+# multiply-adds x 2 of one example's forward; forward + backward counts 3x (as peers.py)
+CONV1_FLOPS, CONV2_FLOPS = 2 * 28 * 28 * 32 * 9, 2 * 14 * 14 * 64 * 288
+DENSE_FLOPS = 2 * (3136 * 128 + 128 * 10)
+CNN_FLOPS = CONV1_FLOPS + CONV2_FLOPS + DENSE_FLOPS
+
+
+def table1(rounds, scan_steps, rate):
+    """Forward + backward of each part of the CNN step, hand against jax.vjp; where a part
+    does matmul work, its GFLOP/s and share of `rate` (the 2048² matmul rate), so the rows
+    show where the step's time goes against the FLOP limit."""
     rows = {
-        "Conv2D 28x28x1->32 im2col": (L.Conv2D(32, 3, impl="im2col"), (28, 28, 1)),
-        "Conv2D 14x14x32->64 im2col": (L.Conv2D(64, 3, impl="im2col"), (14, 14, 32)),
-        "Conv2D 28x28x1->32 lax": (L.Conv2D(32, 3, impl="lax"), (28, 28, 1)),
-        "Conv2D 14x14x32->64 lax": (L.Conv2D(64, 3, impl="lax"), (14, 14, 32)),
-        "BatchNorm train 28x28x32": (L.BatchNorm(), (28, 28, 32)),
-        "MaxPool2D 2x2 28x28x32": (L.MaxPool2D(2), (28, 28, 32)),
+        "Conv2D 28x28x1->32 im2col": (L.Conv2D(32, 3, impl="im2col"), (28, 28, 1), CONV1_FLOPS),
+        "Conv2D 14x14x32->64 im2col": (L.Conv2D(64, 3, impl="im2col"), (14, 14, 32), CONV2_FLOPS),
+        "Conv2D 28x28x1->32 lax": (L.Conv2D(32, 3, impl="lax"), (28, 28, 1), CONV1_FLOPS),
+        "Conv2D 14x14x32->64 lax": (L.Conv2D(64, 3, impl="lax"), (14, 14, 32), CONV2_FLOPS),
+        "Dense 3136->128": (L.Dense(128), (3136,), 2 * 3136 * 128),
+        "BatchNorm train 28x28x32": (L.BatchNorm(), (28, 28, 32), 0),
+        "MaxPool2D 2x2 28x28x32": (L.MaxPool2D(2), (28, 28, 32), 0),
+        "MaxPool2D 2x2 14x14x64": (L.MaxPool2D(2), (14, 14, 64), 0),
+        "Relu 28x28x32": (L.Relu(), (28, 28, 32), 0),
     }
     variants = {}
-    for name, (layer, shape) in rows.items():
+    for name, (layer, shape, _) in rows.items():
         hand, auto, args = layer_pair(layer, shape)
         variants[name, "hand"], variants[name, "auto"] = (hand, args), (auto, args)
     for name, bn in (("CNN step", False), ("CNN+BatchNorm step", True)):
         cv = cnn_variants("auto", bn, scan_steps)
         variants[name, "hand"], variants[name, "auto"] = cv["manual", "step"][:2], cv["autodiff", "step"][:2]
     times = measure(variants, rounds)
-    lines = ["| layer / step | hand ms | autodiff ms | hand / autodiff |", "| --- | ---: | ---: | ---: |"]
+    flops = {name: flop for name, (_, _, flop) in rows.items()} | {"CNN step": CNN_FLOPS}
+    lines = ["| layer / step | hand ms | autodiff ms | hand / autodiff | GFLOP (fwd + bwd) | GFLOP/s (hand) "
+             "| of the matmul rate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name in list(rows) + ["CNN step", "CNN+BatchNorm step"]:
         h, a = times[name, "hand"], times[name, "auto"]
         ratio = statistics.median(x / y for x, y in zip(h, a, strict=True))
+        work = 3 * B * flops.get(name, 0) / 1e9
+        speed = f"{work / statistics.median(h):.0f} | {work / statistics.median(h) / rate:.0%}" if work else " | "
         lines.append(f"| {name} | {1e3 * statistics.median(h):.2f} | {1e3 * statistics.median(a):.2f} "
-                     f"| {ratio:.2f} |")
+                     f"| {ratio:.2f} | {f'{work:.2f}' if work else ''} | {speed} |")
     return "\n".join(lines)
 
 
@@ -212,11 +236,13 @@ def main(argv=None):
     p.add_argument("--scan-steps", type=int, default=4, help="CNN steps per scanned call (default 4)")
     p.add_argument("--only", choices=("1", "2", "3"), help="print one table only")
     args = p.parse_args(argv)
+    rate = matmul_rate() / 1e9
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs, "
-          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; batch {B}, float32\n")
+          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}; batch {B}, float32; "
+          f"2048² float32 matmul rate {rate:.0f} GFLOP/s\n")
     if args.only in (None, "1"):
         print("### Hand-derived backward vs jax.grad of the same forward (forward + backward)\n")
-        print(table1(args.rounds, args.scan_steps) + "\n")
+        print(table1(args.rounds, args.scan_steps, rate) + "\n")
     if args.only in (None, "2"):
         print("### CNN training step: im2col vs lax.conv, jitted steps vs lax.scan\n")
         print(table2(args.rounds, args.scan_steps) + "\n")

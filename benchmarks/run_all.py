@@ -49,8 +49,10 @@ SCRIPTS = {
                     wait_idle=("--wait-idle", PEERS_IDLE_WAIT)),
     "attention": Script(quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16", "--repeat", "1")),
     "recurrent": Script(quick=("--rows", "32x8", "--repeats", "1", "--no-growth"), wait_idle=("--wait-idle",)),
-    "sequence_classifier": Script(quick=("--steps", "3", "--repeats", "1"), wait_idle=("--wait-idle",)),
+    "sequence_classifier": Script(args=("--torch-threads", "1,2"), quick=("--steps", "3", "--repeats", "1"),
+                                  wait_idle=("--wait-idle",)),
     "conv_backward": Script(quick=("--rounds", "1", "--scan-steps", "1", "--only", "1")),
+    "cnn_hlo": Script(quick=("--examples", "256")),                                   # compile-only
     "optim_updates": Script(quick=("--reps", "3", "--rules", "sgd,adam")),
     "lstm_threads": Script(quick=("--repeats", "2")),
     "reversible_memory": Script(quick=("--depths", "2", "4", "--batch", "8", "--width", "64")),
