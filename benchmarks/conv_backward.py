@@ -8,7 +8,9 @@ shapes, Relu, and a whole training step
 (loss, gradients, SGD) of the CNN conv32-pool-conv64-pool-dense128-10, with and without
 BatchNorm, `fnn.train.loss_and_grads(grads="manual")` over `grads="autodiff"`. Rows with
 matmul work give their GFLOP/s and its share of the machine's 2048² matmul rate (printed at the
-top): where the CNN's epoch loses against peers.py's FLOP limit.
+top): where the CNN's epoch loses against peers.py's FLOP limit; one more row times the second
+convolution's three im2col matmuls alone ((25088, 288) x (288, 64) and its two gradients), the
+ceiling of that layer's pass on XLA:CPU.
 
 Table 2: the CNN step (no BatchNorm) in ms per step for impl im2col | lax, manual |
 autodiff gradients, as one jitted call per step and inside one jitted `lax.scan`; the
@@ -134,6 +136,7 @@ def measure(variants: dict, rounds: int) -> dict:
 CONV1_FLOPS, CONV2_FLOPS = 2 * 28 * 28 * 32 * 9, 2 * 14 * 14 * 64 * 288
 DENSE_FLOPS = 2 * (3136 * 128 + 128 * 10)
 CNN_FLOPS = CONV1_FLOPS + CONV2_FLOPS + DENSE_FLOPS
+MATMULS = "the 3 matmuls of Conv2D 14x14x32->64 im2col alone"
 
 
 def table1(rounds, scan_steps, rate):
@@ -158,17 +161,21 @@ def table1(rounds, scan_steps, rate):
     for name, bn in (("CNN step", False), ("CNN+BatchNorm step", True)):
         cv = cnn_variants("auto", bn, scan_steps)
         variants[name, "hand"], variants[name, "auto"] = cv["manual", "step"][:2], cv["autodiff", "step"][:2]
+    # the ceiling of conv2's im2col pass: its three matmuls alone (y = P W, dW = P^T dy, dP = dy W^T)
+    patches, w, dy = _normal((B * 14 * 14, 288)), _normal((288, 64)), _normal((B * 14 * 14, 64))
+    variants[MATMULS, "hand"] = (jax.jit(lambda p, w, g: (p @ w, p.T @ g, g @ w.T)), (patches, w, dy))
     times = measure(variants, rounds)
-    flops = {name: flop for name, (_, _, flop) in rows.items()} | {"CNN step": CNN_FLOPS}
+    flops = {name: flop for name, (_, _, flop) in rows.items()} | {"CNN step": CNN_FLOPS, MATMULS: CONV2_FLOPS}
     lines = ["| layer / step | hand ms | autodiff ms | hand / autodiff | GFLOP (fwd + bwd) | GFLOP/s (hand) "
              "| of the matmul rate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name in list(rows) + ["CNN step", "CNN+BatchNorm step"]:
-        h, a = times[name, "hand"], times[name, "auto"]
-        ratio = statistics.median(x / y for x, y in zip(h, a, strict=True))
+    for name in list(rows) + [MATMULS, "CNN step", "CNN+BatchNorm step"]:
+        h, a = times[name, "hand"], times.get((name, "auto"))
+        ratio = f"{statistics.median(x / y for x, y in zip(h, a, strict=True)):.2f}" if a else ""
         work = 3 * B * flops.get(name, 0) / 1e9
         speed = f"{work / statistics.median(h):.0f} | {work / statistics.median(h) / rate:.0%}" if work else " | "
-        lines.append(f"| {name} | {1e3 * statistics.median(h):.2f} | {1e3 * statistics.median(a):.2f} "
-                     f"| {ratio:.2f} | {f'{work:.2f}' if work else ''} | {speed} |")
+        auto_ms = f"{1e3 * statistics.median(a):.2f}" if a else ""
+        lines.append(f"| {name} | {1e3 * statistics.median(h):.2f} | {auto_ms} | {ratio} "
+                     f"| {f'{work:.2f}' if work else ''} | {speed} |")
     return "\n".join(lines)
 
 

@@ -42,12 +42,18 @@ class Script(NamedTuple):
     quick: tuple = ()                # --quick: the smallest sensible run
     wait_idle: tuple | None = None   # its own flag for waiting on an idle machine, if it has one
     extra: bool = False              # slow, or its peer is not in the bench extra: --extra or --only
+    script: str = ""                 # the benchmarks/<script>.py it runs, when not its own name
 
 
 SCRIPTS = {
     "peers": Script(quick=("--only", "cnn", "--steps", "2", "--repeat", "1"),
                     wait_idle=("--wait-idle", PEERS_IDLE_WAIT)),
-    "attention": Script(quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16", "--repeat", "1")),
+    # twice: PyTorch in the process slows every JAX cell (benchmarks/README.md), so the hand-vs-autodiff
+    # ratios come from a run without it, the ratios to PyTorch's SDPA from a run with it
+    "attention": Script(args=("--no-torch",), quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16",
+                                                     "--repeat", "1", "--no-torch")),
+    "attention_vs_torch": Script(quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16",
+                                        "--repeat", "1"), script="attention"),
     "recurrent": Script(quick=("--rows", "32x8", "--repeats", "1", "--no-growth"), wait_idle=("--wait-idle",)),
     "sequence_classifier": Script(args=("--torch-threads", "1,2"), quick=("--steps", "3", "--repeats", "1"),
                                   wait_idle=("--wait-idle",)),
@@ -63,6 +69,7 @@ SCRIPTS = {
     "distributed": Script(quick=("--reps", "2", "--models", "mlp"), extra=True),
     "vae_reference": Script(quick=("--epochs", "1", "--limit", "1024"), extra=True),  # 2 x 10 epochs
     "cnn_variants": Script(quick=("base",), extra=True),
+    "g2p_decode": Script(args=("--calls", "3"), quick=("--batch", "8", "--calls", "1", "--beam", "2"), extra=True),
 }
 
 
@@ -246,7 +253,7 @@ def main(argv=None) -> None:
             wait_for_load()
         argv_ = arguments(name, args)
         print(f"\n=== {name}: {shlex.join([f'benchmarks/{name}.py', *argv_])}", file=sys.stderr, flush=True)
-        outcomes[name] = run_script(name, argv_, args.timeout)
+        outcomes[name] = run_script(SCRIPTS[name].script or name, argv_, args.timeout)
         out.write_text(render_page(facts, "(still running)", outcomes))
     out.write_text(render_page(facts, load_average(), outcomes))
     print(f"\nwrote {out}: " + ", ".join(f"{n} {o.status}" for n, o in outcomes.items()), file=sys.stderr)

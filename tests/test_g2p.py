@@ -95,6 +95,27 @@ def test_hand_backward_matches_autodiff(model):
                                    atol=1e-10)
 
 
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_decoding_encodes_once_and_equals_the_whole_forward(model):
+    """decode(encode(src), prefix) is the model's forward (float64), and greedy decoding equals
+    the oracle that re-runs the whole model on each prefix."""
+    _, params, state = model.init(KEY, ((5,), (), (6,)))
+    params = fnn.core.cast(params, jnp.float64)
+    src, n = jax.random.randint(KEY, (4, 5), 3, 9), jnp.array([5, 4, 2, 1])
+    tgt = jax.random.randint(jax.random.fold_in(KEY, 3), (4, 6), 0, 7)
+    memory = S.encode(model, params, state, src, n)
+    assert memory.shape[:2] == (4, 5) and memory.ndim == 3
+    np.testing.assert_allclose(S.decode(model, params, state, memory, n, tgt),
+                               model.apply(params, state, (src, n, tgt))[0], rtol=1e-12, atol=1e-12)
+    prefix, done = np.zeros((4, 6), np.int32), np.zeros(4, bool)
+    prefix[:, 0] = S.BOS
+    for t in range(5):                                     # the oracle: the whole model on each prefix
+        logits = np.asarray(model.apply(params, state, (src, n, jnp.asarray(prefix)))[0])
+        nxt = np.where(done, S.PAD, logits[:, t].argmax(-1))
+        prefix[:, t + 1], done = nxt, done | (nxt == S.EOS)
+    np.testing.assert_array_equal(S.greedy(model, params, state, (src, n), 6), prefix[:, 1:])
+
+
 def test_beam_of_one_is_greedy():
     model = _models()[0]
     _, params, state = model.init(KEY, ((5,), (), (6,)))
@@ -129,6 +150,12 @@ def test_planned_epochs_follows_the_budget():
     assert g2p.planned_epochs(cfg, 3, [2.0, 4.0, 6.0], 9) == 5              # slower: shrinks to what fits
     assert g2p.planned_epochs(cfg, 3, [2.0, 3.0, 3.5], 5) == 5              # faster later: never grows
     assert g2p.planned_epochs(cfg, 2, [9.0, 11.0], 30) == 2                 # over budget: stop here
+    # one slow epoch (a resume's compile) does not shrink the plan; slower epochs in a row do
+    assert g2p.planned_epochs(cfg, 5, [1.0, 2.0, 3.0, 5.0, 6.0], 9) == 9
+    assert g2p.planned_epochs(cfg, 5, [1.0, 2.0, 4.0, 6.0, 8.0], 9) == 6
+    # the estimate is the last RECENT_EPOCHS epochs': early slow epochs are forgotten
+    assert g2p.planned_epochs({"minutes": 40.0, "epochs": 60}, 8, [4.0, 8.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0],
+                              40) == 8 + 23
 
 
 def test_recipe_defaults_and_refusals():

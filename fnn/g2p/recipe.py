@@ -87,7 +87,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
               "(averaged.safetensors; default: 1, the last epoch's)")
     _add(parser, "--label-smoothing", type=float, default=sup, metavar="E", help=SHARED_HELP["--label-smoothing"])
     budget = ("training budget in minutes: after epoch 2 the schedule is re-planned to span the epochs that "
-              "fit (default: none)")
+              "fit, an epoch's time being the median of the last 5 (default: none)")
     _add(parser, "--minutes", type=float, default=sup, metavar="M", help=budget)
     for flag, text in {**SHARED_HELP, "--minutes": budget}.items():      # the shared flags, as g2p reads them
         if flag in parser._option_string_actions:

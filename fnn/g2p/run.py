@@ -2,6 +2,7 @@
 predict, inspect and summary, each taking the parsed command line."""
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -197,12 +198,19 @@ def _fit_planned(ctx: _Context, data, carry, done: int, history: dict, progress:
     return params, state, history
 
 
+RECENT_EPOCHS = 5   # the --minutes budget's estimate of an epoch: the median of the last 5 epochs' times
+
+
 def planned_epochs(cfg: dict, done: int, minutes: list, planned: int) -> int:
-    """Epochs the schedule spans: --epochs, or fewer when the --minutes budget fits fewer (after epoch 2,
-    from the mean minutes per epoch since the first; later it only shrinks, when an overrun is predicted)."""
+    """Epochs the schedule spans: --epochs, or fewer when the --minutes budget fits fewer (after epoch 2;
+    later it only shrinks, when an overrun is predicted). `minutes` is the run's wall clock at the end of
+    each epoch; an epoch's time is estimated as the median duration of the last RECENT_EPOCHS epochs
+    (the first epoch, with its compile, never counts), so one slow epoch (a resume's compile, a brief
+    load beside it) does not shrink the schedule."""
     if cfg["minutes"] is None or done < 2 or len(minutes) < 2:
         return planned
-    per_epoch = max((minutes[-1] - minutes[0]) / (len(minutes) - 1), 1e-9)
+    durations = [b - a for a, b in zip(minutes[:-1], minutes[1:])][-RECENT_EPOCHS:]
+    per_epoch = max(statistics.median(durations), 1e-9)
     fits = done + int((cfg["minutes"] - minutes[-1]) / per_epoch)
     if done == 2 or fits < planned:
         return max(done, min(cfg["epochs"], fits))

@@ -19,7 +19,7 @@ from ..core import Layer, PyTree
 PAD, BOS, EOS = 0, 1, 2
 
 __all__ = ["BOS", "EOS", "PAD", "Seq2SeqLSTM", "Seq2SeqTransformer", "attention_weights", "beam_search",
-           "greedy", "lstm_attention", "transformer_cross_attention"]
+           "decode", "encode", "greedy", "lstm_attention", "transformer_cross_attention"]
 
 
 def _init_all(children, key, shapes):
@@ -29,6 +29,23 @@ def _init_all(children, key, shapes):
 
 def _src_mask(src_len, S):
     return jnp.arange(S, dtype=src_len.dtype)[None, :] < src_len[:, None]                     # (B, S) True = a letter
+
+
+def _kind(model: Layer) -> str:
+    """"lstm" for a Seq2SeqLSTM, "transformer" for a Seq2SeqTransformer (by their children's names), else "other"."""
+    names = {c.name for c in model.children}
+    return "lstm" if "attention" in names else "transformer" if "decoder_norm" in names else "other"
+
+
+def _depth(model: Layer) -> int:
+    """A Seq2SeqTransformer's blocks per side (its children: 7 + 2 x blocks)."""
+    return (len(model.children) - 7) // 2
+
+
+def _runner(children, params, state, key, train):
+    """run(i, x) -> (y, new_state, cache) of child i, with its own dropout key."""
+    keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
+    return lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
 
 
 # ----------------------------------------------------------------- BiLSTM + additive attention
@@ -84,21 +101,32 @@ def Seq2SeqLSTM(src_vocab: int, tgt_vocab: int, *, embed: int = 64, hidden: int 
 
 def _lstm_run(children, params, state, src, src_len, tgt_in, *, key=None, train=False):
     """((logits, attention weights), caches) of the Seq2SeqLSTM forward."""
-    H = params[3]["W_h"].shape[0]
-    keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
-    run = lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
+    run = _runner(children, params, state, key, train)
+    m, (c_src, c_ds, c_enc) = _lstm_encode(run, src, src_len)
+    (logits, p), (c_tgt, c_dt, c_dec, c_att, c_do, c_out) = _lstm_decode(run, params, m, src_len, tgt_in)
+    return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do)
+
+
+def _lstm_encode(run, src, src_len):
+    """The encoder's states m (B, S, 2H), and its caches."""
     e_s, _, c_src = run(0, src)
     e_s, _, c_ds = run(6, e_s)
     (m, _), _, c_enc = run(1, (e_s, src_len))
+    return m, (c_src, c_ds, c_enc)
+
+
+def _lstm_decode(run, params, m, src_len, tgt_in):
+    """((logits, attention weights), caches) of the decoder on the encoder's states m."""
+    H = params[3]["W_h"].shape[0]
     e_t, _, c_tgt = run(2, tgt_in)
     e_t, _, c_dt = run(7, e_t)
     B, T = tgt_in.shape
     h0 = (m[:, 0, H:], jnp.zeros_like(m[:, 0, H:]))
     (h, _), _, c_dec = run(3, (e_t, jnp.full((B,), T, jnp.int32), h0))
-    (c, p), _, c_att = run(4, (h, m, _src_mask(src_len, src.shape[1])[:, None, :]))
+    (c, p), _, c_att = run(4, (h, m, _src_mask(src_len, m.shape[1])[:, None, :]))
     z, _, c_do = run(8, jnp.concatenate([h, c], axis=-1))
     logits, _, c_out = run(5, z)
-    return (logits, p), (c_src, c_enc, c_tgt, c_dec, c_att, c_out, c_ds, c_dt, c_do)
+    return (logits, p), (c_tgt, c_dt, c_dec, c_att, c_do, c_out)
 
 
 def lstm_attention(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
@@ -136,23 +164,11 @@ def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, head
 
     def forward(params, state, x, *, key=None, train=False):
         src, src_len, tgt_in = x
-        keys = [None if key is None else jax.random.fold_in(key, i) for i in range(len(children))]
-        run = lambda i, inp: children[i].forward(params[i], state[i], inp, key=keys[i], train=train)
-        mask = _src_mask(src_len, src.shape[1])[:, None, None, :]
-        outs = []
-        for i, inp in ((0, src), (1, None)):
-            outs.append(run(i, outs[-1][0] if inp is None else inp))
-        for i in range(2, 2 + n):
-            outs.append(run(i, (outs[-1][0] if i == 2 else outs[-1][0][0], mask)))
-        outs.append(run(2 + n, outs[-1][0][0]))
-        m = outs[-1][0]
-        outs.append(run(3 + n, tgt_in))
-        outs.append(run(4 + n, outs[-1][0]))
-        for i in range(5 + n, 5 + 2 * n):
-            outs.append(run(i, (outs[-1][0] if i == 5 + n else outs[-1][0][0], m, mask)))
-        outs.append(run(5 + 2 * n, outs[-1][0][0]))
-        outs.append(run(6 + 2 * n, outs[-1][0]))
-        return outs[-1][0], tuple(o[1] for o in outs), tuple(o[2] for o in outs)
+        run = _runner(children, params, state, key, train)
+        m, encoded = _transformer_encode(run, n, src, src_len)
+        logits, decoded = _transformer_decode(run, n, m, src_len, tgt_in)
+        outs = encoded + decoded
+        return logits, tuple(o[1] for o in outs), tuple(o[2] for o in outs)
 
     def backward(params, cache, dlogits):
         grads = [None] * len(children)
@@ -175,11 +191,34 @@ def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, head
     return Layer(init, forward, backward, name, children)
 
 
+def _transformer_encode(run, n, src, src_len):
+    """The memory m = LN(Enc^n(E_s src + PE)) (B, S, E), and the encoder children's outputs."""
+    mask = _src_mask(src_len, src.shape[1])[:, None, None, :]
+    outs = [run(0, src)]
+    outs.append(run(1, outs[-1][0]))
+    for i in range(2, 2 + n):
+        outs.append(run(i, (outs[-1][0] if i == 2 else outs[-1][0][0], mask)))
+    outs.append(run(2 + n, outs[-1][0][0]))
+    return outs[-1][0], outs
+
+
+def _transformer_decode(run, n, m, src_len, tgt_in):
+    """The logits of the decoder on the memory m, and the decoder children's outputs."""
+    mask = _src_mask(src_len, m.shape[1])[:, None, None, :]
+    outs = [run(3 + n, tgt_in)]
+    outs.append(run(4 + n, outs[-1][0]))
+    for i in range(5 + n, 5 + 2 * n):
+        outs.append(run(i, (outs[-1][0] if i == 5 + n else outs[-1][0][0], m, mask)))
+    outs.append(run(5 + 2 * n, outs[-1][0][0]))
+    outs.append(run(6 + 2 * n, outs[-1][0]))
+    return outs[-1][0], outs
+
+
 def transformer_cross_attention(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
                                 tgt_in: jax.Array) -> jax.Array:
     """The last decoder block's cross-attention weights (B, T, S), the mean over its heads, on a
     given target input (read from the forward's cache: the block keeps them for its backward)."""
-    n = (len(model.children) - 7) // 2
+    n = _depth(model)
     _, _, cache = model.forward(params, state, (src, src_len, tgt_in))
     p = cache[4 + 2 * n][4][5]                          # last decoder block -> cross_attention -> P
     return p.mean(axis=1)                               # (B, H, T, S) -> (B, T, S)
@@ -189,25 +228,51 @@ def attention_weights(model: Layer, params: PyTree, state: PyTree, src: jax.Arra
                       tgt_in: jax.Array) -> jax.Array:
     """Where the decoder looks on the source: (B, T, S) weights, each row summing to 1 over the
     src_len letters, for either encoder-decoder of this module."""
-    names = {c.name for c in model.children}
-    if "attention" in names:
+    kind = _kind(model)
+    if kind == "lstm":
         return lstm_attention(model, params, state, src, src_len, tgt_in)
-    if "decoder_norm" in names:
+    if kind == "transformer":
         return transformer_cross_attention(model, params, state, src, src_len, tgt_in)
     raise ValueError(f"attention_weights: {model.name} is neither a Seq2SeqLSTM nor a Seq2SeqTransformer")
 
 
 # ----------------------------------------------------------------- decoding
 
+def encode(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array) -> jax.Array:
+    """What the decoder reads of the source, computed once per word for decoding (inference mode):
+    the BiLSTM's states (B, S, 2H), the transformer's memory (B, S, E); for any other
+    encoder-decoder Layer the source ids themselves (its decode step re-runs it whole)."""
+    kind, run = _kind(model), _runner(model.children, params, state, None, False)
+    if kind == "lstm":
+        return _lstm_encode(run, src, src_len)[0]
+    if kind == "transformer":
+        return _transformer_encode(run, _depth(model), src, src_len)[0]
+    return src
+
+
+def decode(model: Layer, params: PyTree, state: PyTree, memory: jax.Array, src_len: jax.Array,
+           tgt_in: jax.Array) -> jax.Array:
+    """Logits (B, T, V) of the decoder on `encode`'s memory and a target prefix (inference mode):
+    the same numbers as model.apply(params, state, (src, src_len, tgt_in))[0]."""
+    kind, run = _kind(model), _runner(model.children, params, state, None, False)
+    if kind == "lstm":
+        return _lstm_decode(run, params, memory, src_len, tgt_in)[0][0]
+    if kind == "transformer":
+        return _transformer_decode(run, _depth(model), memory, src_len, tgt_in)[0]
+    return model.apply(params, state, (memory, src_len, tgt_in))[0]
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def greedy(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple, T: int) -> jax.Array:
-    """Greedy decoding: re-run the model on the prefix, take the argmax at step t. Returns (B, T) ids."""
+    """Greedy decoding: encode the source once, re-run the decoder on the prefix, take the argmax at
+    step t. Returns (B, T - 1) ids."""
     src, src_len = src_and_len
+    memory = encode(model, params, state, src, src_len)
     tgt = jnp.zeros((src.shape[0], T), jnp.int32).at[:, 0].set(BOS)
 
     def step(t, out):
         tgt, done = out
-        logits, _ = model.apply(params, state, (src, src_len, tgt))
+        logits = decode(model, params, state, memory, src_len, tgt)
         nxt = jnp.where(done, PAD, jnp.argmax(logits[:, t], axis=-1).astype(jnp.int32))
         tgt = jax.lax.dynamic_update_slice(tgt, nxt[:, None], (0, t + 1))
         return tgt, done | (nxt == EOS)
@@ -222,13 +287,14 @@ def beam_search(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple,
     Returns the best hypothesis (B, T - 1) ids."""
     src, src_len = src_and_len
     B = src.shape[0]
-    srcs, lens = jnp.repeat(src, beam, axis=0), jnp.repeat(src_len, beam)
+    memory = jnp.repeat(encode(model, params, state, src, src_len), beam, axis=0)   # encoded once per word
+    lens = jnp.repeat(src_len, beam)
     tgt = jnp.zeros((B, beam, T), jnp.int32).at[:, :, 0].set(BOS)
     score = jnp.full((B, beam), -jnp.inf).at[:, 0].set(0.0)            # one live hypothesis at first
 
     def step(t, out):
         tgt, score, done = out
-        logits, _ = model.apply(params, state, (srcs, lens, tgt.reshape(B * beam, T)))
+        logits = decode(model, params, state, memory, lens, tgt.reshape(B * beam, T))
         logp = jax.nn.log_softmax(logits[:, t].astype(jnp.float32), axis=-1).reshape(B, beam, -1)
         V = logp.shape[-1]
         stay = jnp.full((V,), -jnp.inf).at[PAD].set(0.0)                # a finished one extends with PAD, free
