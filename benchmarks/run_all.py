@@ -252,8 +252,9 @@ def main(argv=None) -> None:
         if args.wait_idle and SCRIPTS[name].wait_idle is None:
             wait_for_load()
         argv_ = arguments(name, args)
-        print(f"\n=== {name}: {shlex.join([f'benchmarks/{name}.py', *argv_])}", file=sys.stderr, flush=True)
-        outcomes[name] = run_script(SCRIPTS[name].script or name, argv_, args.timeout)
+        script = SCRIPTS[name].script or name
+        print(f"\n=== {name}: {shlex.join([f'benchmarks/{script}.py', *argv_])}", file=sys.stderr, flush=True)
+        outcomes[name] = run_script(script, argv_, args.timeout)
         out.write_text(render_page(facts, "(still running)", outcomes))
     out.write_text(render_page(facts, load_average(), outcomes))
     print(f"\nwrote {out}: " + ", ".join(f"{n} {o.status}" for n, o in outcomes.items()), file=sys.stderr)
