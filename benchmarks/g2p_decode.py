@@ -1,11 +1,12 @@
-"""G2P decoding: the source encoded once per word (`fnn.models.seq2seq.encode`, then only the
-decoder on each prefix) against re-running the whole encoder-decoder on every prefix (what
-`greedy` and `beam_search` did until 2026-12-07, and still do for an encoder-decoder Layer they
-do not know). Both G2P recipes' models at their default sizes (`fnn.g2p.build_model`: BiLSTM(256)
-+ LSTM(256) decoder; transformer 3+3 blocks of width 128), randomly initialised (the work per
-word does not depend on the weights), one batch of `--batch` words of 4-12 letters decoded to the
-task's 21 steps, greedy and beam 5: interleaved calls, the median, and a check that both ways
-give the same ids.
+"""G2P decoding as `fnn.models.seq2seq` does it (the source encoded once per word; the LSTM
+decoder stepped from its carried (h, c), one position a step; the transformer's decoder re-run on
+the prefix) against re-running the whole encoder-decoder on every prefix (what `greedy` and
+`beam_search` did until 2026-12-07, and still do for an encoder-decoder Layer they do not know).
+Both G2P recipes' models at their default sizes (`fnn.g2p.build_model`: BiLSTM(256) + LSTM(256)
+decoder; transformer 3+3 blocks of width 128), randomly initialised (the work per word does not
+depend on the weights), one batch of `--batch` words of 4-12 letters decoded to the task's 21
+steps, greedy and beam 5: interleaved calls, the median, and a check that both ways give the same
+ids.
 
     python benchmarks/g2p_decode.py [--batch 500] [--calls 5] [--beam 5]
 """
@@ -50,7 +51,7 @@ def main(argv=None):
     words = (src, lengths.astype(np.int32))
     print(f"jax {jax.__version__}, {machine()}, {os.cpu_count()} CPUs, load average {load_average()}; "
           f"{args.batch} words, {D.TARGET_LENGTH} steps, median of {args.calls} interleaved calls\n")
-    print("| model | decoding | encoded once ms | whole model ms | whole / encoded once | same ids |")
+    print("| model | decoding | fnn.models.seq2seq ms | whole model ms | whole / seq2seq | same ids |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
     letters = [*D.SPECIALS, *(chr(ord("a") + i) for i in range(LETTERS))]
     phonemes = [*D.SPECIALS, *(f"P{i}" for i in range(PHONEMES))]

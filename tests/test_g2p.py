@@ -116,6 +116,21 @@ def test_decoding_encodes_once_and_equals_the_whole_forward(model):
     np.testing.assert_array_equal(S.greedy(model, params, state, (src, n), 6), prefix[:, 1:])
 
 
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_beam_search_equals_the_whole_model_re_run(model):
+    """beam search with the LSTM's carried state (and the transformer's encoded-once memory) picks
+    the same hypotheses as beam search over the whole model re-run on every prefix (the same Layer
+    without its children, which the decoders do not recognise)."""
+    _, params, state = model.init(KEY, ((5,), (), (8,)))
+    params = jax.tree.map(lambda p: 3.0 * p, fnn.core.cast(params, jnp.float64))   # peaked: beams re-order
+    src = jax.random.randint(KEY, (16, 5), 3, 9)
+    n = jax.random.randint(jax.random.fold_in(KEY, 1), (16,), 1, 6)
+    whole = fnn.core.Layer(model.init, model.forward, model.backward, model.name)
+    ids = S.beam_search(model, params, state, (src, n), 8, 4)
+    np.testing.assert_array_equal(ids, S.beam_search(whole, params, state, (src, n), 8, 4))
+    assert len({tuple(row) for row in np.asarray(ids)}) > 2                          # not one answer for all
+
+
 def test_beam_of_one_is_greedy():
     model = _models()[0]
     _, params, state = model.init(KEY, ((5,), (), (6,)))

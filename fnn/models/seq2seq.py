@@ -117,16 +117,40 @@ def _lstm_encode(run, src, src_len):
 
 def _lstm_decode(run, params, m, src_len, tgt_in):
     """((logits, attention weights), caches) of the decoder on the encoder's states m."""
-    H = params[3]["W_h"].shape[0]
     e_t, _, c_tgt = run(2, tgt_in)
     e_t, _, c_dt = run(7, e_t)
     B, T = tgt_in.shape
-    h0 = (m[:, 0, H:], jnp.zeros_like(m[:, 0, H:]))
-    (h, _), _, c_dec = run(3, (e_t, jnp.full((B,), T, jnp.int32), h0))
+    (h, _), _, c_dec = run(3, (e_t, jnp.full((B,), T, jnp.int32), _lstm_first_state(params, m)))
+    (logits, p), (c_att, c_do, c_out) = _lstm_readout(run, h, m, src_len)
+    return (logits, p), (c_tgt, c_dt, c_dec, c_att, c_do, c_out)
+
+
+def _lstm_first_state(params, m):
+    """The decoder's (h_0, c_0): the backward encoder's state at the first letter, and zeros."""
+    H = params[3]["W_h"].shape[0]
+    return m[:, 0, H:], jnp.zeros_like(m[:, 0, H:])
+
+
+def _lstm_readout(run, h, m, src_len):
+    """((logits, attention weights), caches) from the decoder states h (B, T, H): attention on m,
+    then Dense(Drop([h, c]))."""
     (c, p), _, c_att = run(4, (h, m, _src_mask(src_len, m.shape[1])[:, None, :]))
     z, _, c_do = run(8, jnp.concatenate([h, c], axis=-1))
     logits, _, c_out = run(5, z)
-    return (logits, p), (c_tgt, c_dt, c_dec, c_att, c_do, c_out)
+    return (logits, p), (c_att, c_do, c_out)
+
+
+def _lstm_next(model, params, state, m, src_len, token, hc):
+    """One decoding step of the Seq2SeqLSTM (inference): the next token's logits (B, V) from the
+    previous token (B,) and the decoder's (h, c), and the new (h, c). Equals the forward on the
+    whole prefix at that position: the recurrence only looks back."""
+    run = _runner(model.children, params, state, None, False)
+    e, _, _ = run(2, token[:, None])
+    e, _, _ = run(7, e)
+    step = L.LSTM(params[3]["W_h"].shape[0], return_sequences=True, return_state=True)
+    ((h, _), hc), _, _ = step.forward(params[3], state[3], (e, jnp.ones(token.shape, jnp.int32), hc))
+    (logits, _), _ = _lstm_readout(run, h, m, src_len)
+    return logits[:, 0], hc
 
 
 def lstm_attention(model: Layer, params: PyTree, state: PyTree, src: jax.Array, src_len: jax.Array,
@@ -262,22 +286,38 @@ def decode(model: Layer, params: PyTree, state: PyTree, memory: jax.Array, src_l
     return model.apply(params, state, (memory, src_len, tgt_in))[0]
 
 
+def _first_carry(model: Layer, params: PyTree, memory: jax.Array):
+    """What a decoding step carries besides the prefix: the LSTM decoder's (h, c); else nothing."""
+    return _lstm_first_state(params, memory) if _kind(model) == "lstm" else ()
+
+
+def _next_logits(model, params, state, memory, src_len, tgt, t, carry):
+    """(logits (B, V) at position t of the prefix tgt (B, T), the new carry): one LSTM step from
+    the carried state, or the decoder re-run on the prefix (the transformer, any other model)."""
+    if _kind(model) == "lstm":
+        return _lstm_next(model, params, state, memory, src_len, jax.lax.dynamic_index_in_dim(tgt, t, 1, False),
+                          carry)
+    return jax.lax.dynamic_index_in_dim(decode(model, params, state, memory, src_len, tgt), t, 1, False), carry
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def greedy(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple, T: int) -> jax.Array:
-    """Greedy decoding: encode the source once, re-run the decoder on the prefix, take the argmax at
-    step t. Returns (B, T - 1) ids."""
+    """Greedy decoding: encode the source once; at step t the logits of position t (one LSTM step
+    from its carried state; the transformer's decoder re-run on the prefix), take the argmax.
+    Returns (B, T - 1) ids."""
     src, src_len = src_and_len
     memory = encode(model, params, state, src, src_len)
     tgt = jnp.zeros((src.shape[0], T), jnp.int32).at[:, 0].set(BOS)
 
     def step(t, out):
-        tgt, done = out
-        logits = decode(model, params, state, memory, src_len, tgt)
-        nxt = jnp.where(done, PAD, jnp.argmax(logits[:, t], axis=-1).astype(jnp.int32))
+        tgt, done, carry = out
+        logits, carry = _next_logits(model, params, state, memory, src_len, tgt, t, carry)
+        nxt = jnp.where(done, PAD, jnp.argmax(logits, axis=-1).astype(jnp.int32))
         tgt = jax.lax.dynamic_update_slice(tgt, nxt[:, None], (0, t + 1))
-        return tgt, done | (nxt == EOS)
+        return tgt, done | (nxt == EOS), carry
 
-    tgt, _ = jax.lax.fori_loop(0, T - 1, step, (tgt, jnp.zeros(src.shape[0], bool)))
+    out = (tgt, jnp.zeros(src.shape[0], bool), _first_carry(model, params, memory))
+    tgt, _, _ = jax.lax.fori_loop(0, T - 1, step, out)
     return tgt[:, 1:]
 
 
@@ -292,10 +332,15 @@ def beam_search(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple,
     tgt = jnp.zeros((B, beam, T), jnp.int32).at[:, :, 0].set(BOS)
     score = jnp.full((B, beam), -jnp.inf).at[:, 0].set(0.0)            # one live hypothesis at first
 
+    def pick(x, origin):                                                # (B * beam, ...) rows by origin
+        x = x.reshape(B, beam, *x.shape[1:])
+        x = jnp.take_along_axis(x, origin.reshape(B, beam, *[1] * (x.ndim - 2)), axis=1)
+        return x.reshape(B * beam, *x.shape[2:])
+
     def step(t, out):
-        tgt, score, done = out
-        logits = decode(model, params, state, memory, lens, tgt.reshape(B * beam, T))
-        logp = jax.nn.log_softmax(logits[:, t].astype(jnp.float32), axis=-1).reshape(B, beam, -1)
+        tgt, score, done, carry = out
+        logits, carry = _next_logits(model, params, state, memory, lens, tgt.reshape(B * beam, T), t, carry)
+        logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1).reshape(B, beam, -1)
         V = logp.shape[-1]
         stay = jnp.full((V,), -jnp.inf).at[PAD].set(0.0)                # a finished one extends with PAD, free
         logp = jnp.where(done[..., None], stay, logp)
@@ -305,7 +350,8 @@ def beam_search(model: Layer, params: PyTree, state: PyTree, src_and_len: tuple,
         tgt = jnp.take_along_axis(tgt, origin[..., None], axis=1)
         tgt = jax.lax.dynamic_update_slice(tgt, token[..., None], (0, 0, t + 1))
         done = jnp.take_along_axis(done, origin, axis=1) | (token == EOS)
-        return tgt, score, done
+        return tgt, score, done, jax.tree.map(lambda x: pick(x, origin), carry)
 
-    tgt, score, _ = jax.lax.fori_loop(0, T - 1, step, (tgt, score, jnp.zeros((B, beam), bool)))
+    out = (tgt, score, jnp.zeros((B, beam), bool), _first_carry(model, params, memory))
+    tgt, score, _, _ = jax.lax.fori_loop(0, T - 1, step, out)
     return tgt[:, 0, 1:]                                                # top_k sorts: 0 is the best
