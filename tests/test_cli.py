@@ -169,11 +169,12 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
     # epochs once ran out while a loaded machine starved this process)
     argv = ["train", "--out", copy, "--overwrite", "--epochs", "100000", "--limit", "3000", "--val-size", "100",
             "--batch-size", "50", "--no-progress", "--loop", "scan"]
+    launched = time.time()
     proc = fnn_cli(*argv, cache=cache, popen=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        config = copy / "config.json"
-        if (copy / "checkpoint.safetensors").exists() and json.loads(config.read_text())["epochs"] == 100000:
+    while time.monotonic() < deadline and proc.poll() is None:      # until this run's first epoch is saved
+        ckpt = copy / "checkpoint.safetensors"                       # (the copied run's is older): Ctrl-C
+        if ckpt.exists() and ckpt.stat().st_mtime > launched:        # during XLA's compile is another case
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
