@@ -51,7 +51,7 @@ from fnn.losses import softmax_cross_entropy
 from fnn.train import loss_and_grads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers.common import matmul_rate  # noqa: E402
+from _peers.common import CNN_PART_FLOPS, cnn_flops_per_example, matmul_rate  # noqa: E402
 
 B = 128
 RNG = np.random.default_rng(0)
@@ -132,10 +132,8 @@ def measure(variants: dict, rounds: int) -> dict:
     return times
 
 
-# multiply-adds x 2 of one example's forward; forward + backward counts 3x (as peers.py)
-CONV1_FLOPS, CONV2_FLOPS = 2 * 28 * 28 * 32 * 9, 2 * 14 * 14 * 64 * 288
-DENSE_FLOPS = 2 * (3136 * 128 + 128 * 10)
-CNN_FLOPS = CONV1_FLOPS + CONV2_FLOPS + DENSE_FLOPS
+# one example's forward FLOPs (peers.py's count); forward + backward counts 3x, as peers.py does
+CONV1_FLOPS, CONV2_FLOPS = CNN_PART_FLOPS["conv1"], CNN_PART_FLOPS["conv2"]
 MATMULS = "the 3 matmuls of Conv2D 14x14x32->64 im2col alone"
 
 
@@ -165,7 +163,8 @@ def table1(rounds, scan_steps, rate):
     patches, w, dy = _normal((B * 14 * 14, 288)), _normal((288, 64)), _normal((B * 14 * 14, 64))
     variants[MATMULS, "hand"] = (jax.jit(lambda p, w, g: (p @ w, p.T @ g, g @ w.T)), (patches, w, dy))
     times = measure(variants, rounds)
-    flops = {name: flop for name, (_, _, flop) in rows.items()} | {"CNN step": CNN_FLOPS, MATMULS: CONV2_FLOPS}
+    flops = {name: flop for name, (_, _, flop) in rows.items()}
+    flops |= {"CNN step": cnn_flops_per_example(), MATMULS: CONV2_FLOPS}
     lines = ["| layer / step | hand ms | autodiff ms | hand / autodiff | GFLOP (fwd + bwd) | GFLOP/s (hand) "
              "| of the matmul rate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name in list(rows) + [MATMULS, "CNN step", "CNN+BatchNorm step"]:

@@ -45,15 +45,14 @@ class Script(NamedTuple):
     script: str = ""                 # the benchmarks/<script>.py it runs, when not its own name
 
 
+ATTENTION_QUICK = ("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16", "--repeat", "1")
 SCRIPTS = {
     "peers": Script(quick=("--only", "cnn", "--steps", "2", "--repeat", "1"),
                     wait_idle=("--wait-idle", PEERS_IDLE_WAIT)),
     # twice: PyTorch in the process slows every JAX cell (benchmarks/README.md), so the hand-vs-autodiff
     # ratios come from a run without it, the ratios to PyTorch's SDPA from a run with it
-    "attention": Script(args=("--no-torch",), quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16",
-                                                     "--repeat", "1", "--no-torch")),
-    "attention_vs_torch": Script(quick=("--lengths", "64", "--batch", "2", "--heads", "2", "--dim", "16",
-                                        "--repeat", "1"), script="attention"),
+    "attention": Script(args=("--no-torch",), quick=(*ATTENTION_QUICK, "--no-torch")),
+    "attention_vs_torch": Script(quick=ATTENTION_QUICK, script="attention"),
     "recurrent": Script(quick=("--rows", "32x8", "--repeats", "1", "--no-growth"), wait_idle=("--wait-idle",)),
     "sequence_classifier": Script(args=("--torch-threads", "1,2"), quick=("--steps", "3", "--repeats", "1"),
                                   wait_idle=("--wait-idle",)),
