@@ -169,11 +169,14 @@ def _on_epoch(run_dir: Path, seconds: float, has_val: bool, t0: float, deadline:
 
 @contextlib.contextmanager
 def _deferred_interrupt():
-    """Hold Ctrl-C until the block is done (an epoch's files are written together), then raise it."""
+    """Hold Ctrl-C until the block is done (an epoch's files are written together), then raise it.
+    A process that ignores SIGINT (started in the background, or under nohup) keeps ignoring it."""
     received = []
     try:
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            raise ValueError("SIGINT is ignored")
         previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
-    except ValueError:                                  # not the main thread: nothing to defer
+    except ValueError:                                  # not the main thread, or SIGINT ignored: nothing to defer
         yield
         return
     try:

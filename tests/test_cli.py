@@ -2,6 +2,7 @@
 
 One trained run (1 epoch, 500 examples) is shared by the module; tests that change a run copy it.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -37,9 +38,9 @@ def fnn_cli(*argv, cwd=None, cache=None, popen=False):
     if cache is not None:
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     cmd = [sys.executable, "-m", "fnn", *map(str, argv)]
-    if popen:
+    if popen:                 # SIGINT as in a terminal (a test run started in the background ignores it)
         return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.run(cmd, cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -178,7 +179,10 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=300)     # 120 s once ran out beside a training, at nice 5
+    try:
+        out, err = proc.communicate(timeout=300)     # 120 s once ran out beside a training, at nice 5
+    finally:
+        proc.kill()                                  # a lost Ctrl-C must not leave it training for hours
     assert proc.returncode == 130, err
     done = checkpoint.read_info(copy / "checkpoint.safetensors").step
     assert 1 <= done < 100000
@@ -187,6 +191,24 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(copy, cache):
     assert line.endswith(f"continue with: python -m fnn train --resume {copy}")
     assert (copy / "curves.png").exists() and (copy / "best.safetensors").exists()
     assert len(json.loads((copy / "history.json").read_text())["train_loss"]) == done
+
+
+@pytest.mark.parametrize("handler, raised", [(signal.default_int_handler, True), (signal.SIG_IGN, False)],
+                         ids=["default", "ignored"])
+def test_an_epochs_writes_hold_ctrl_c_and_an_ignored_one_stays_ignored(handler, raised):
+    from fnn.runs import _deferred_interrupt
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        finished = []
+        with pytest.raises(KeyboardInterrupt) if raised else contextlib.nullcontext():
+            with _deferred_interrupt():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)                                   # the handler runs here, between bytecodes
+                finished.append(True)                              # the block still ends
+        assert finished == [True]
+        assert signal.getsignal(signal.SIGINT) == handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @needs_data
