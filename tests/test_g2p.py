@@ -189,9 +189,66 @@ def test_recipe_defaults_and_refusals():
                        ({"model": "transformer", "layers": 0}, "--layers must be a positive integer"),
                        ({"optimizer": "nope"}, "--optimizer must be one of"),
                        ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
-                       ({"minutes": -1.0}, "--minutes must be a positive number")):
+                       ({"minutes": -1.0}, "--minutes must be a positive number"),
+                       ({"buckets": [12, 8]}, r"--buckets must be increasing lengths in \[1, 19\]")):
         with pytest.raises(UsageError, match=match):
             g2p.config_from(argparse.Namespace(**bad))
+
+
+def test_buckets_option_reads_lengths_or_none():
+    assert g2p.recipe.bucket_lengths("8,12") == [8, 12] and g2p.recipe.bucket_lengths("none") is None
+    for bad in ("12,8", "0,4", "8,20", "eight"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected increasing lengths"):
+            g2p.recipe.bucket_lengths(bad)
+    assert g2p.config_from(argparse.Namespace())["buckets"] is None                  # off unless given
+
+
+def test_bucket_parts_hold_every_pair_once_and_cut_only_padding(lexicon):
+    train, _ = D.split(lexicon)
+    letters, phonemes = D.vocabularies(lexicon)
+    data = D.encode_pairs(dict(list(train.items())[:3000]), letters, phonemes)
+    parts = D.bucket_pairs(data, [6, 9])
+    seen = []
+    for (L, part) in zip((6, 9, D.MAX_LETTERS), parts):
+        (src, n, tgt_in), (tgt_out, w) = part
+        assert src.shape[1] == L and tgt_in.shape[1] == tgt_out.shape[1] == w.shape[1] == L + 1
+        assert n.max() <= L and w.sum(1).max() - 1 <= L                      # letters and phonemes fit
+        seen += [(tuple(r), int(k), tuple(t)) for r, k, t in zip(src, n, tgt_out)]
+    (src, n, _), (tgt_out, _) = data
+    whole = [(tuple(r[r > 0]), int(k), tuple(t[t > 0])) for r, k, t in zip(src, n, tgt_out)]
+    assert sorted((tuple(np.array(r)[np.array(r) > 0]), k, tuple(np.array(t)[np.array(t) > 0]))
+                  for r, k, t in seen) == sorted(whole)                        # every pair once, nothing cut
+    merged = D.bucket_pairs(data, [6, 9], min_size=len(parts[2][1][0]) + 1)    # the longest part is too small
+    assert [p[0][0].shape[1] for p in merged] == [6, D.MAX_LETTERS]
+    assert len(merged[1][1][0]) == len(parts[1][1][0]) + len(parts[2][1][0])
+    with pytest.raises(ValueError, match="bucket_pairs: lengths must be increasing"):
+        D.bucket_pairs(data, [9, 6])
+
+
+@pytest.mark.parametrize("model", [S.Seq2SeqLSTM(9, 7, embed=4, hidden=3, attn=5, dropout=0.0),
+                                   S.Seq2SeqTransformer(9, 7, embed=8, heads=2, mlp=16, layers=2, dropout=0.0)],
+                         ids=lambda m: m.name)
+def test_a_trimmed_batch_has_the_loss_and_hand_gradient_of_the_padded_one(model):
+    """Why --buckets changes no step's mathematics: padding is masked, so a batch padded to 4 letters and
+    5 target positions gives the loss and the hand-derived gradient of the same batch padded to 7 / 8."""
+    with jax.enable_x64(True):
+        src = jnp.array([[3, 4, 5, 6], [7, 8, 0, 0], [5, 0, 0, 0]])
+        tgt_in = jnp.array([[1, 3, 4, 5, 6], [1, 6, 0, 0, 0], [1, 5, 4, 0, 0]])
+        tgt_out = jnp.array([[3, 4, 5, 6, 2], [6, 2, 0, 0, 0], [5, 4, 2, 0, 0]])
+        x, y = (src, jnp.array([4, 2, 1]), tgt_in), (tgt_out, (tgt_out > 0).astype(jnp.float64))
+        _, params, state = model.init(KEY, ((7,), (), (8,)))
+        params = fnn.core.cast(params, jnp.float64)
+        wide = lambda a, n: jnp.pad(a, ((0, 0), (0, n - a.shape[1])))
+        x7, y8 = (wide(src, 7), x[1], wide(tgt_in, 8)), (wide(tgt_out, 8), wide(y[1], 8))
+        loss = fnn.losses.softmax_cross_entropy.partial(label_smoothing=0.1)
+        found = []
+        for xb, yb in ((x, y), (x7, y8)):
+            pred, _, cache = model.forward(params, state, xb, key=KEY, train=True)
+            dparams, _ = model.backward(params, cache, loss.grad(pred, yb[0], weights=yb[1]))
+            found.append((loss(pred, yb[0], weights=yb[1]), dparams))
+        np.testing.assert_allclose(found[0][0], found[1][0], rtol=1e-12)
+        for a, b in zip(jax.tree.leaves(found[0][1]), jax.tree.leaves(found[1][1])):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 # ------------------------------------------------------------------ the command line, end to end
@@ -209,7 +266,7 @@ def run(tmp_path_factory, lexicon):
     decode 30 words (or 2) at a time, so JAX's persistent cache serves the later compilations."""
     cwd, cache = tmp_path_factory.mktemp("g2p"), tmp_path_factory.mktemp("jax-cache")
     done = fnn_cli("train", "--task", "g2p", "--limit", 300, "--epochs", 1, "--size", 32, "--batch-size", 64,
-                   "--curve-words", 30, "--test-words", 30, "--no-progress", cwd=cwd, cache=cache)
+                   "--curve-words", 30, "--test-words", 30, "--buckets", "6,9", "--no-progress", cwd=cwd, cache=cache)
     assert done.returncode == 0, done.stderr
     return cwd, cache, cwd / "runs" / "g2p-001", done.stdout
 
@@ -220,6 +277,8 @@ def test_train_writes_a_run(run):
                                                         "config.json", "history.json"]
     cfg = fnn.checkpoint.read_info(run_dir / "checkpoint.safetensors")
     assert cfg.step == 1
+    assert "in 2 parts by length" in stdout         # --buckets 6,9: the 20-letter part was too small, merged
+    assert json.loads((run_dir / "config.json").read_text())["buckets"] == [6, 9]
     history = json.loads((run_dir / "history.json").read_text())
     assert history["test"]["words"] == 30 and len(history["subset_wer"]) == 1
     line = re.search(r"held-out WER ([\d.]+)%  PER ([\d.]+)%", stdout)

@@ -424,3 +424,59 @@ def test_unfreezing_resumes_and_checks_its_schedule():
         _staged_fit(epochs=1, trainable={0: ["hed"]})
     with pytest.raises(TypeError, match="fit: with trainable=, opt_state must be the one"):
         _staged_fit(epochs=1, trainable={0: ["head"]}, opt_state=fnn.optim.adam(1e-2).init(p))
+
+
+# ------------------------------------------------------------------ Buckets: training data in parts
+
+def _parts():
+    """Two parts of the sequence data: 70 sequences of length 5 and 45 trimmed to length 3."""
+    (a, b), labels, weights = _sequences(n=115)
+    long_ = ((a[:70], b[:70]), (labels[:70], weights[:70]))
+    short = ((a[70:, :3], b[70:, :3]), (labels[70:, :3], weights[70:, :3]))
+    return long_, short
+
+
+def test_bucket_plan_takes_each_parts_full_batches_once_in_one_shuffled_order():
+    (rows, which), _, _ = fnn.train.loops.plan(jax.random.PRNGKey(3), 2, (70, 45, 100), 16)
+    rows, which = np.asarray(rows), np.asarray(which)
+    assert sorted(which.tolist()) == [0] * 4 + [1] * 2 + [2] * 6           # n // 16 full batches each
+    assert which.tolist() != sorted(which.tolist())                        # interleaved, not part by part
+    for part, size in enumerate((70, 45, 100)):
+        taken = rows[which == part].ravel()
+        assert len(set(taken.tolist())) == len(taken) and taken.max() < size
+    again = fnn.train.loops.plan(jax.random.PRNGKey(3), 2, (70, 45, 100), 16)[0]
+    np.testing.assert_array_equal(np.asarray(again[0]), rows)
+
+
+@pytest.mark.parametrize("loop", ["scan", "step"])
+def test_fit_on_buckets_equals_its_steps_taken_one_by_one(loop):
+    """The oracle: the pure step applied by hand to each batch of the plan, in the plan's order."""
+    parts = _parts()
+    _, params, state = SEQ_MODEL.init(jax.random.PRNGKey(0), ((5, 2), (5, 3)))
+    key = jax.random.PRNGKey(1)
+    fitted, _, _, history = fnn.train.fit(SEQ_MODEL, params, state, OPT, fnn.train.Buckets(parts),
+                                          loss=softmax_cross_entropy, epochs=2, batch_size=16, key=key,
+                                          grads="manual", loop=loop, progress=False)
+    step = jax.jit(fnn.train.train_step(SEQ_MODEL, softmax_cross_entropy, OPT, grads="manual"))
+    p, s, o = params, state, OPT.init(params)
+    for epoch in range(2):
+        (rows, which), _, _ = fnn.train.loops.plan(key, epoch, (70, 45), 16)
+        for i, (r, b) in enumerate(zip(np.asarray(rows), np.asarray(which))):
+            batch = jax.tree.map(lambda t: t[r], parts[b])
+            p, s, o, _ = step(p, s, o, batch, jax.random.fold_in(jax.random.fold_in(key, epoch), i))
+    _close(fitted, p, 1e-5)
+    assert len(history["train_loss"]) == 2 and history["learning_rate"] == [pytest.approx(1e-2)] * 2
+
+
+@pytest.mark.parametrize("parts, match", [
+    ((), "non-empty tuple"),
+    ("short", r"batch_size 16 exceeds the 10 training examples of train bucket 1"),
+])
+def test_buckets_are_checked(parts, match):
+    long_, short = _parts()
+    if parts == "short":
+        parts = (long_, jax.tree.map(lambda t: t[:10], short))
+    _, params, state = SEQ_MODEL.init(jax.random.PRNGKey(0), ((5, 2), (5, 3)))
+    with pytest.raises(ValueError, match=match):
+        fnn.train.fit(SEQ_MODEL, params, state, OPT, fnn.train.Buckets(parts), loss=softmax_cross_entropy,
+                      epochs=1, batch_size=16, key=jax.random.PRNGKey(1), progress=False)

@@ -20,8 +20,8 @@ MAX_LETTERS = MAX_PHONEMES = 20
 TARGET_LENGTH = MAX_PHONEMES + 1         # BOS + phonemes (tgt_in), phonemes + EOS (tgt_out)
 _WORD = re.compile(r"[a-z']+")
 
-__all__ = ["BOS", "EOS", "MAX_LETTERS", "MAX_PHONEMES", "PAD", "SPECIALS", "TARGET_LENGTH", "decode_ids",
-           "encode_pairs", "encode_words", "is_test_word", "load_lexicon", "split", "unknown_letters",
+__all__ = ["BOS", "EOS", "MAX_LETTERS", "MAX_PHONEMES", "PAD", "SPECIALS", "TARGET_LENGTH", "bucket_pairs",
+           "decode_ids", "encode_pairs", "encode_words", "is_test_word", "load_lexicon", "split", "unknown_letters",
            "vocabularies"]
 
 
@@ -96,6 +96,30 @@ def encode_pairs(lexicon: dict, letters, phonemes):
         tgt_out[i, :len(ids) + 1] = [*ids, EOS]
     src, src_len = encode_words(words, letters)
     return (src, src_len, tgt_in), (tgt_out, (tgt_out != PAD).astype(np.float32))
+
+
+def bucket_pairs(data, lengths, min_size: int = 1):
+    """`encode_pairs`' data in parts by length, for `fit(..., fnn.train.Buckets(parts))`.
+
+    A pair goes to the first L of `lengths` (ascending, then MAX_LETTERS) with at most L letters
+    and at most L phonemes; its part pads src to L and tgt_in / tgt_out / weights to L + 1, so a
+    short word's batch costs about L / MAX_LETTERS of a full one and (padding being masked) has the
+    same loss. A part with fewer than `min_size` pairs (fit's batch size) joins the next longer one
+    (the longest joins the one before). Returns the tuple of (x, y) parts."""
+    if list(lengths) != sorted(set(lengths)) or not all(1 <= L <= MAX_LETTERS for L in lengths):
+        raise ValueError(f"bucket_pairs: lengths must be increasing integers in [1, {MAX_LETTERS}], got {lengths!r}")
+    (src, src_len, tgt_in), (tgt_out, weights) = data
+    need = np.maximum(np.asarray(src_len), np.asarray(weights).sum(1).astype(np.int64) - 1)  # letters, phonemes
+    edges = [*[L for L in lengths if L < MAX_LETTERS], MAX_LETTERS]
+    members = [np.flatnonzero((need > lo) & (need <= hi)) for lo, hi in zip([0, *edges[:-1]], edges)]
+    while len(edges) > 1 and min(len(m) for m in members) < min_size:
+        b = min(range(len(members)), key=lambda i: len(members[i]))
+        into = b + 1 if b + 1 < len(members) else b - 1           # the next longer part, or the one before
+        keep, gone = max(b, into), min(b, into)
+        members[keep] = np.sort(np.concatenate([members[b], members[into]]))
+        del members[gone], edges[gone]
+    return tuple(((src[m, :L], src_len[m], tgt_in[m, :L + 1]), (tgt_out[m, :L + 1], weights[m, :L + 1]))
+                 for m, L in zip(members, edges))
 
 
 def decode_ids(ids, phonemes) -> tuple[str, ...]:

@@ -11,11 +11,10 @@ from typing import Any, NamedTuple
 import jax
 
 from .. import checkpoint, losses, runs
-from ..datasets import cmudict as D
 from ..layers.combinators import ensemble
 from ..run_config import RunError, UsageError
 from ..rundir import atomic_json, checkpoint_path, discard_unfinished, epochs_done, make_run_dir, raw_config
-from ..train import fit
+from ..train import Buckets, fit
 from .recipe import (
     CHANGEABLE_ON_RESUME,
     OWN,
@@ -29,6 +28,7 @@ from .recipe import (
     load_task,
     score_words,
     spread,
+    training_data,
     training_loss,
 )
 
@@ -165,24 +165,25 @@ def _train_run(cfg, run_dir: Path, task, resumed, args, created: bool) -> int:
         params, state, opt_state, done, meta = resumed
         history = meta.get("history", {})
         print(f"resuming {run_dir} after epoch {done}, training to epoch {cfg['epochs']}")
-    data = D.encode_pairs(task.train, task.letters, task.phonemes)
-    print(f"g2p {cfg['model']}: {len(task.train)} training words ({len(data[1][0])} pronunciations), "
+    data, pairs, steps = training_data(cfg, task)
+    parts = f", in {len(data.parts)} parts by length" if isinstance(data, Buckets) else ""
+    print(f"g2p {cfg['model']}: {len(task.train)} training words ({pairs} pronunciations{parts}), "
           f"{len(task.test)} held-out words, grads={cfg['grads']}; run: {run_dir}", flush=True)
     plan = {"planned": cfg.get("epochs_planned", cfg["epochs"]), "best": _best_so_far(run_dir)}
     ctx = _Context(cfg, run_dir, model, spread(task.test, cfg["curve_words"]), task.test,
                    (history.get("wall_seconds", 0.0), time.perf_counter()), plan)
     try:
-        params, state, history = _fit_planned(ctx, data, (params, state, opt_state), done, history,
+        params, state, history = _fit_planned(ctx, data, steps, (params, state, opt_state), done, history,
                                               not getattr(args, "no_progress", False))
         return _final(ctx, params, state, history, task)
     except KeyboardInterrupt:
         return _interrupted(run_dir, getattr(args, "prog", "fnn"), created)
 
 
-def _fit_planned(ctx: _Context, data, carry, done: int, history: dict, progress: bool):
-    """fit up to the planned epochs; a re-plan (the --minutes budget) restarts fit with the new schedule."""
+def _fit_planned(ctx: _Context, data, steps: int, carry, done: int, history: dict, progress: bool):
+    """fit up to the planned epochs (`steps` an epoch); a re-plan (the --minutes budget) restarts fit
+    with the new schedule."""
     cfg, (params, state, opt_state) = ctx.cfg, carry
-    steps = len(data[1][0]) // cfg["batch_size"]
     while done < ctx.plan["planned"]:
         try:
             params, state, opt_state, history = fit(

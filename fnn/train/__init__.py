@@ -11,6 +11,7 @@ from .evaluation import evaluate as evaluate
 from .evaluation import predict as predict
 from .fit import fit as fit
 from .loops import LOOPS as LOOPS
+from .loops import Buckets as Buckets
 from .loops import Carry as Carry
 from .loops import make_epoch as make_epoch
 from .loops import make_step_loop as make_step_loop
@@ -23,6 +24,6 @@ from .step import train_step as train_step
 from .unfreeze import UnfreezeSchedule as UnfreezeSchedule
 from .unfreeze import unfreeze_schedule as unfreeze_schedule
 
-__all__ = ["GRADS", "LOOPS", "Carry", "evaluate", "fit", "loss_and_grads", "make_epoch", "make_step_loop",
+__all__ = ["GRADS", "LOOPS", "Buckets", "Carry", "evaluate", "fit", "loss_and_grads", "make_epoch", "make_step_loop",
            "make_train_step", "predict", "train_step", "UnfreezeSchedule", "unfreeze_schedule",
            "LrFindResult", "lr_find"]

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from .. import distributed, optim
 from ..core import Layer
 from .evaluation import check_labels, check_pair, length, score, warn_nonfinite
-from .loops import LOOPS, Carry, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
+from .loops import LOOPS, Buckets, Carry, copy, make_epoch, make_step_loop, means, new_carry, plan, race, restart
 from .step import GRADS
 from .unfreeze import UnfreezeSchedule, carry_over, stage_at, unfreeze_schedule
 
@@ -32,7 +32,7 @@ class _Run(NamedTuple):
     val: tuple | None
     key: jax.Array
     batch_size: int
-    examples: int             # training examples
+    examples: int | tuple     # training examples (each part's, for Buckets)
     steps: int                # full batches per epoch
     epochs: int               # the epoch fit stops at
     extra: tuple              # (name, fn) of fit's `metrics`, summed by the loops, run on `val`
@@ -59,12 +59,15 @@ def _check_arguments(grads, loop, epochs, batch_size, early_stopping, val) -> No
 
 
 def _checked_data(model, params, state, train, val, batch_size):
-    """Both splits as checked (x, y) pairs: lengths, labels, NaN in the validation inputs."""
-    train = check_pair("fit", "train", train)
-    n = length("fit", "train inputs", train[0])
-    if n < batch_size:
-        raise ValueError(f"fit: batch_size {batch_size} exceeds the {n} training examples")
-    check_labels("fit", "train", model, params, state, train)
+    """Both splits as checked (x, y) pairs (`Buckets` of them for train): lengths, labels, NaN in
+    the validation inputs."""
+    if isinstance(train, Buckets):
+        if not isinstance(train.parts, (tuple, list)) or not train.parts:
+            raise ValueError(f"fit: Buckets needs a non-empty tuple of (x, y) parts, got {train.parts!r}")
+        train = Buckets(tuple(_checked_train(model, params, state, part, batch_size, f"train bucket {b}")
+                              for b, part in enumerate(train.parts)))
+    else:
+        train = _checked_train(model, params, state, train, batch_size, "train")
     if val is not None:
         val = check_pair("fit", "val", val)
         check_labels("fit", "val", model, params, state, val)
@@ -72,11 +75,30 @@ def _checked_data(model, params, state, train, val, batch_size):
     return train, val
 
 
+def _checked_train(model, params, state, train, batch_size, name):
+    train = check_pair("fit", name, train)
+    n = length("fit", f"{name} inputs", train[0])
+    if n < batch_size:
+        raise ValueError(f"fit: batch_size {batch_size} exceeds the {n} training examples"
+                         + ("" if name == "train" else f" of {name} (merge it into another bucket)"))
+    check_labels("fit", name, model, params, state, train)
+    return train
+
+
+def _sizes(train) -> int | tuple:
+    """The number of training examples: a tuple of the parts' for `Buckets`."""
+    if isinstance(train, Buckets):
+        return tuple(length("fit", "train", part[0]) for part in train.parts)
+    return length("fit", "train", train[0])
+
+
 def _place(model, carry: Carry, train, val, mesh, batch_size, loop):
     """Put the carry and the data on the device(s); under a `mesh`, `fnn.distributed.prepare`
     splits each batch over it (and wraps the model to say so). Returns (model, carry, train, val, loop)."""
     if mesh is None:
         return (model, *jax.device_put((carry, train, val)), loop)
+    if isinstance(train, Buckets):
+        raise ValueError("fit: Buckets (training data in parts) does not run under mesh= yet; give one of them")
     return distributed.prepare(mesh, model, carry, train, val, batch_size=batch_size, loop=loop)
 
 
@@ -260,10 +282,11 @@ def _setup(model, params, state, optimizer, train, val, *, loss, grads, report_l
     carry = new_carry(params, state, opt_state, extra=tuple(name for name, _ in extra))
     model, carry, train, val, loop = _place(model, carry, train, val, mesh, batch_size, loop)
     carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
-    n = length("fit", "train", train[0])
+    n = _sizes(train)
+    steps = sum(size // batch_size for size in n) if isinstance(n, tuple) else n // batch_size
     make_loops = lambda m, o, lp: _loops(m, loss, o, grads, report_loss, lp, extra)
     run = _Run(model, optimizer, report_loss or loss, make_loops(model, optimizer, loop), train, val, key,
-               batch_size, n, n // batch_size, epochs, extra, make_loops, schedule, base, ())
+               batch_size, n, steps, epochs, extra, make_loops, schedule, base, ())
     return run, carry, loop
 
 
@@ -274,6 +297,8 @@ def fit(model: Layer, params, state, optimizer, train, *, loss: Callable, epochs
         report_loss: Callable | None = None, mesh=None, metrics: dict | None = None,
         trainable=None) -> tuple[Any, Any, Any, dict]:
     """Train `model` on `train = (x, y)` for `epochs` epochs of shuffled full batches.
+    `train = Buckets(((x1, y1), (x2, y2), ...))` trains on parts of different shapes (sequences
+    padded to each part's length): every batch comes from one part (fnn.train.Buckets).
 
     x, y: arrays or pytrees of arrays, examples first; `y = (labels, weights)` weighs the
     loss and accuracy. loop="scan" runs each epoch as ONE compiled loop of docs/design.md §5's step,

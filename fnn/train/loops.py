@@ -3,7 +3,8 @@
     run(carry, data, plan, start, stop) -> carry       # steps start..stop-1 of an epoch
 
 `plan = (order, key, epoch)`: `order` (S, B) holds the shuffled example indices of each
-of the epoch's S steps; step i draws its randomness from `fold_in(fold_in(key, epoch), i)`. A step
+of the epoch's S steps (for `Buckets`, `order = (rows, which)`: step i takes the examples
+`rows[i]` of part `which[i]`); step i draws its randomness from `fold_in(fold_in(key, epoch), i)`. A step
 gathers its batch from the device-resident `data` by index, so no permuted copy of
 the data set is made. `make_epoch` is ONE compiled `lax.fori_loop` over the step;
 its bounds are traced values, so the same program runs a whole epoch, a race chunk
@@ -25,6 +26,15 @@ from .step import train_step
 
 LOOPS = ("auto", "scan", "step")
 SUMS = ("loss", "objective", "accuracy", "steps")   # loss: the reported loss
+
+
+class Buckets(NamedTuple):
+    """Training data in parts of different shapes, for `fit(..., Buckets(parts))`: `parts` is a
+    tuple of `(x, y)` pairs, e.g. sequences padded to each part's own length. Every batch comes
+    from one part; an epoch takes each part's full batches once, in one random order over all
+    parts. The step is compiled once per part (one `lax.switch` branch each); a batch padded
+    less costs less, and a model whose padding is masked computes the same loss on either."""
+    parts: tuple
 
 
 class Carry(NamedTuple):
@@ -81,15 +91,26 @@ def cached(model: Layer, key: tuple, build: Callable) -> Any:
     return found
 
 
-def plan(key, epoch: int, n: int, batch_size: int) -> tuple:
+def plan(key, epoch: int, n: int | tuple, batch_size: int) -> tuple:
     """`(order, key, epoch)` of an epoch: a random order of the n examples cut into n // B
     full batches (the left-out examples change with the epoch), drawn on the host by
-    NumPy's PCG64 seeded with the key's data and the epoch (no device work, no compile)."""
+    NumPy's PCG64 seeded with the key's data and the epoch (no device work, no compile).
+    For `Buckets`, n is each part's size: each part is cut so, and all the batches are
+    shuffled together, `order = (rows, which)`."""
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     rng = np.random.default_rng([*np.asarray(data, np.uint32).ravel().tolist(), epoch])
+    if isinstance(n, tuple):
+        rows = [_cut(rng, size, batch_size) for size in n]
+        which = np.concatenate([np.full(len(r), b, np.int32) for b, r in enumerate(rows)])
+        shuffle = rng.permutation(len(which))
+        return jax.device_put((np.concatenate(rows)[shuffle], which[shuffle])), key, np.int32(epoch)
+    return jax.device_put(_cut(rng, n, batch_size)), key, np.int32(epoch)
+
+
+def _cut(rng, n: int, batch_size: int) -> np.ndarray:
+    """A random order of n examples as n // batch_size full batches (steps, batch_size)."""
     steps = n // batch_size
-    order = rng.permutation(n)[:steps * batch_size].reshape(steps, batch_size).astype(np.int32)
-    return jax.device_put(order), key, np.int32(epoch)
+    return rng.permutation(n)[:steps * batch_size].reshape(steps, batch_size).astype(np.int32)
 
 
 def _take(tree, index):
@@ -101,9 +122,14 @@ def _body(step: Callable, data, order, key, epoch) -> Callable:
     key = jax.random.fold_in(key, epoch)
 
     def body(i, carry: Carry) -> Carry:
-        batch = _take(data, order[i])
-        params, state, opt_state, m = step(carry.params, carry.state, carry.opt_state, batch,
-                                           jax.random.fold_in(key, i), carry.plateau)
+        def on(part, rows):
+            return lambda c: step(c.params, c.state, c.opt_state, _take(part, rows[i]),
+                                  jax.random.fold_in(key, i), c.plateau)
+        if isinstance(data, Buckets):
+            rows, which = order
+            params, state, opt_state, m = jax.lax.switch(which[i], [on(p, rows) for p in data.parts], carry)
+        else:
+            params, state, opt_state, m = on(data, order)(carry)
         loss = m["loss"].astype(jnp.float32)
         found = {**m, "loss": m.get("report_loss", m["loss"]), "objective": m["loss"],
                  "accuracy": m.get("accuracy", jnp.nan), "steps": 1.0}
