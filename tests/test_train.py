@@ -462,7 +462,7 @@ def test_fit_on_buckets_equals_its_steps_taken_one_by_one(loop):
     for epoch in range(2):
         (rows, which), _, _ = fnn.train.loops.plan(key, epoch, (70, 45), 16)
         for i, (r, b) in enumerate(zip(np.asarray(rows), np.asarray(which))):
-            batch = jax.tree.map(lambda t: t[r], parts[b])
+            batch = jax.tree.map(lambda t, r=r: t[r], parts[b])
             p, s, o, _ = step(p, s, o, batch, jax.random.fold_in(jax.random.fold_in(key, epoch), i))
     _close(fitted, p, 1e-5)
     assert len(history["train_loss"]) == 2 and history["learning_rate"] == [pytest.approx(1e-2)] * 2
