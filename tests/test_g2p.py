@@ -117,8 +117,25 @@ def test_decoding_encodes_once_and_equals_the_whole_forward(model):
 
 
 @pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_a_decoding_step_from_the_carry_gives_the_whole_decoders_logits(model):
+    """Step t from the carried state (the LSTM's (h, c); the transformer's cached keys and values)
+    gives the logits of decode() on the whole prefix at position t, float64, at every t."""
+    with jax.enable_x64(True):
+        _, params, state = model.init(KEY, ((5,), (), (6,)))
+        params = fnn.core.cast(params, jnp.float64)
+        src, n = jax.random.randint(KEY, (4, 5), 3, 9), jnp.array([5, 4, 2, 1])
+        tgt = jax.random.randint(jax.random.fold_in(KEY, 3), (4, 6), 0, 7)
+        memory = S.encode(model, params, state, src, n)
+        whole = S.decode(model, params, state, memory, n, tgt)
+        carry = S._first_carry(model, params, memory, 6)
+        for t in range(6):
+            logits, carry = S._next_logits(model, params, state, memory, n, tgt, t, carry)
+            np.testing.assert_allclose(logits, whole[:, t], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
 def test_beam_search_equals_the_whole_model_re_run(model):
-    """beam search with the LSTM's carried state (and the transformer's encoded-once memory) picks
+    """beam search with the LSTM's carried state (and the transformer's cached keys and values) picks
     the same hypotheses as beam search over the whole model re-run on every prefix (the same Layer
     without its children, which the decoders do not recognise)."""
     _, params, state = model.init(KEY, ((5,), (), (8,)))

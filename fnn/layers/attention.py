@@ -256,6 +256,14 @@ def decode_cache(batch: int, max_len: int, num_heads: int, head_dim: int, dtype=
     return DecodeCache(zeros_kv, zeros_kv, jnp.zeros((), jnp.int32))
 
 
+def decode_cache_for(attention: Layer, params, batch: int, max_len: int, dtype=jnp.float32) -> DecodeCache:
+    """An empty `decode_cache` for the causal self-`MultiHeadAttention` layer `attention` with
+    `params`: its heads and head size are read from the shapes of its forward (no compute)."""
+    x = jax.ShapeDtypeStruct((1, 1, params["W_q"].shape[0]), params["W_q"].dtype)
+    q = jax.eval_shape(lambda x: attention.forward(params, (), x)[2], x)[2]       # (1, 1, H, D)
+    return decode_cache(batch, max_len, q.shape[2], q.shape[3], dtype)
+
+
 def decode_step(params, cache: DecodeCache, x_t: jax.Array) -> tuple[jax.Array, DecodeCache]:
     """One step of causal self-`MultiHeadAttention` (its `params`) for generation: project x_t
     (B, 1, E), append its key and value to `cache`, attend over the positions so far.

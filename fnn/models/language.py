@@ -22,7 +22,7 @@ import numpy as np
 from .. import layers as L
 from ..core import Layer, PyTree
 from ..gradcheck import FunctionCase
-from ..layers.attention import decode_cache, decode_step
+from ..layers.attention import decode_cache_for, decode_step
 from ..layers.combinators import serial
 
 __all__ = ["bits_per_char", "char_lstm", "char_transformer", "decode_logits", "hamlet", "sample",
@@ -73,20 +73,13 @@ def _decode_state(model: Layer, params: PyTree, batch: int, max_len: int, dtype)
     states = []
     for child, p in zip(model.children, params):
         if child.name.startswith("block_"):
-            _, _, q, *_ = _attention_cache(child.children[1], p[1])        # q (1, 1, H, D)
-            states.append(decode_cache(batch, max_len, q.shape[2], q.shape[3], dtype))
+            states.append(decode_cache_for(child.children[1], p[1], batch, max_len, dtype))
         elif child.name.startswith("lstm_"):
             hidden = p["W_h"].shape[0]
             states.append((jnp.zeros((batch, hidden), dtype), jnp.zeros((batch, hidden), dtype)))
         else:
             states.append(())
     return tuple(states)
-
-
-def _attention_cache(attention: Layer, p):
-    """The shapes of a MultiHeadAttention's forward cache (x_q, x_kv, q, k, v, ...): its heads and head size."""
-    x = jax.ShapeDtypeStruct((1, 1, p["W_q"].shape[0]), p["W_q"].dtype)
-    return jax.eval_shape(lambda x: attention.forward(p, (), x)[2], x)
 
 
 def _block_step(block: Layer, p, s, cache, x):
