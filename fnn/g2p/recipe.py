@@ -14,7 +14,7 @@ from ..datasets import cmudict as D
 from ..metrics import wer_per
 from ..models import seq2seq as S
 from ..run_config import OPTIMIZERS, SCHEDULES, SETTINGS, UsageError
-from ..train import Buckets
+from ..train import Buckets, steps_per_epoch
 
 ARCHITECTURES = ("lstm", "transformer")
 # the shared settings the task uses, with its defaults; None = the architecture's (ARCHITECTURE_DEFAULTS);
@@ -107,9 +107,15 @@ def bucket_lengths(text: str) -> list[int] | None:
         lengths = [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected increasing lengths like 8,12 or none, got {text!r}") from None
-    if lengths != sorted(set(lengths)) or not all(1 <= L < D.MAX_LETTERS for L in lengths):
+    if not _increasing_lengths(lengths):
         raise argparse.ArgumentTypeError(f"expected increasing lengths in [1, {D.MAX_LETTERS - 1}], got {text!r}")
     return lengths
+
+
+def _increasing_lengths(b) -> bool:
+    """--buckets' rule: a list of increasing integers in [1, MAX_LETTERS - 1]."""
+    return isinstance(b, list) and b == sorted(set(b)) and all(isinstance(L, int) and 1 <= L < D.MAX_LETTERS
+                                                               for L in b)
 
 
 def training_data(cfg: dict, task: Task):
@@ -117,10 +123,9 @@ def training_data(cfg: dict, task: Task):
     (`fnn.train.Buckets`). Returns (data, pairs, steps an epoch)."""
     data = D.encode_pairs(task.train, task.letters, task.phonemes)
     pairs, batch = len(data[1][0]), cfg["batch_size"]
-    if not cfg.get("buckets"):
-        return data, pairs, pairs // batch
-    parts = D.bucket_pairs(data, cfg["buckets"], min_size=batch)
-    return Buckets(parts), pairs, sum(len(part[1][0]) // batch for part in parts)
+    if cfg.get("buckets"):
+        data = Buckets(D.bucket_pairs(data, cfg["buckets"], min_size=batch))
+    return data, pairs, steps_per_epoch(data, batch)
 
 
 def _given(args, names) -> dict:
@@ -172,8 +177,7 @@ def check(cfg: dict) -> None:
     _require(0 <= cfg["seed"] < 2**32, "seed", "in [0, 2**32)", cfg["seed"])
     _require(cfg["limit"] is None or cfg["limit"] >= 1, "limit", "a positive integer (training words)", cfg["limit"])
     b = cfg.get("buckets")
-    _require(b is None or (isinstance(b, list) and b == sorted(set(b)) and all(isinstance(L, int) and
-             1 <= L < D.MAX_LETTERS for L in b)), "buckets", f"increasing lengths in [1, {D.MAX_LETTERS - 1}]", b)
+    _require(b is None or _increasing_lengths(b), "buckets", f"increasing lengths in [1, {D.MAX_LETTERS - 1}]", b)
     m = cfg["minutes"]
     _require(m is None or (math.isfinite(m) and m > 0), "minutes", "a positive number", m)
     _require(cfg["model"] == "lstm" or cfg["size"] % 4 == 0, "size", "a multiple of the 4 heads for the "

@@ -10,6 +10,7 @@ first; a target `(labels, weights)` means `loss(pred, labels, weights=weights)`.
 from .evaluation import evaluate as evaluate
 from .evaluation import predict as predict
 from .fit import fit as fit
+from .fit import steps_per_epoch as steps_per_epoch
 from .loops import LOOPS as LOOPS
 from .loops import Buckets as Buckets
 from .loops import Carry as Carry
@@ -25,5 +26,5 @@ from .unfreeze import UnfreezeSchedule as UnfreezeSchedule
 from .unfreeze import unfreeze_schedule as unfreeze_schedule
 
 __all__ = ["GRADS", "LOOPS", "Buckets", "Carry", "evaluate", "fit", "loss_and_grads", "make_epoch", "make_step_loop",
-           "make_train_step", "predict", "train_step", "UnfreezeSchedule", "unfreeze_schedule",
+           "make_train_step", "predict", "steps_per_epoch", "train_step", "UnfreezeSchedule", "unfreeze_schedule",
            "LrFindResult", "lr_find"]

@@ -92,6 +92,12 @@ def _sizes(train) -> int | tuple:
     return length("fit", "train", train[0])
 
 
+def steps_per_epoch(train, batch_size: int) -> int:
+    """The full batches fit takes an epoch from `train` ((x, y), or `Buckets`: each part's)."""
+    n = _sizes(train)
+    return sum(size // batch_size for size in n) if isinstance(n, tuple) else n // batch_size
+
+
 def _place(model, carry: Carry, train, val, mesh, batch_size, loop):
     """Put the carry and the data on the device(s); under a `mesh`, `fnn.distributed.prepare`
     splits each batch over it (and wraps the model to say so). Returns (model, carry, train, val, loop)."""
@@ -282,8 +288,7 @@ def _setup(model, params, state, optimizer, train, val, *, loss, grads, report_l
     carry = new_carry(params, state, opt_state, extra=tuple(name for name, _ in extra))
     model, carry, train, val, loop = _place(model, carry, train, val, mesh, batch_size, loop)
     carry = copy(carry)                        # the loops donate the carry; the caller's arrays stay valid
-    n = _sizes(train)
-    steps = sum(size // batch_size for size in n) if isinstance(n, tuple) else n // batch_size
+    n, steps = _sizes(train), steps_per_epoch(train, batch_size)
     make_loops = lambda m, o, lp: _loops(m, loss, o, grads, report_loss, lp, extra)
     run = _Run(model, optimizer, report_loss or loss, make_loops(model, optimizer, loop), train, val, key,
                batch_size, n, steps, epochs, extra, make_loops, schedule, base, ())
