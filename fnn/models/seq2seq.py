@@ -170,7 +170,7 @@ def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, head
 
     Children: src Embedding, positions, n encoder blocks, LayerNorm, tgt Embedding, positions,
         n decoder blocks, LayerNorm, Dense.
-    Backward: the children's backwards in reverse order; dm sums the decoder blocks' dmemory.
+    Backward: `_transformer_backward`, the children's backwards in reverse order.
     """
     enc = [L.TransformerEncoderBlock(embed, heads, mlp, dropout=dropout, name=f"encoder_{i}") for i in range(layers)]
     dec = [L.TransformerDecoderBlock(embed, heads, mlp, dropout=dropout, name=f"decoder_{i}") for i in range(layers)]
@@ -178,43 +178,43 @@ def Seq2SeqTransformer(src_vocab: int, tgt_vocab: int, *, embed: int = 128, head
                 *enc, L.LayerNorm(name="encoder_norm"), L.Embedding(tgt_vocab, embed, name="tgt_embedding"),
                 L.SinusoidalPositions(name="tgt_positions"), *dec, L.LayerNorm(name="decoder_norm"),
                 L.Dense(tgt_vocab, name="out"))
-    n = layers
 
     def init(key, in_shape):
         (S,), _, (T,) = in_shape
         mem = (S, embed)
-        shapes = ((S,), mem, *[(mem, (1, 1, S))] * n, mem, (T,), (T, embed),
-                  *[((T, embed), mem, (1, 1, S))] * n, (T, embed), (T, embed))
+        shapes = ((S,), mem, *[(mem, (1, 1, S))] * layers, mem, (T,), (T, embed),
+                  *[((T, embed), mem, (1, 1, S))] * layers, (T, embed), (T, embed))
         params, state = _init_all(children, key, shapes)
         return (T, tgt_vocab), params, state
 
     def forward(params, state, x, *, key=None, train=False):
         src, src_len, tgt_in = x
         run = _runner(children, params, state, key, train)
-        m, encoded = _transformer_encode(run, n, src, src_len)
-        logits, decoded = _transformer_decode(run, n, m, src_len, tgt_in)
-        outs = encoded + decoded
-        return logits, tuple(o[1] for o in outs), tuple(o[2] for o in outs)
+        m, encoded = _transformer_encode(run, layers, src, src_len)
+        logits, decoded = _transformer_decode(run, layers, m, src_len, tgt_in)
+        return logits, tuple(o[1] for o in encoded + decoded), tuple(o[2] for o in encoded + decoded)
 
     def backward(params, cache, dlogits):
-        grads = [None] * len(children)
-        bwd = lambda i, dy: children[i].backward(params[i], cache[i], dy)
-        grads[6 + 2 * n], dy = bwd(6 + 2 * n, dlogits)
-        grads[5 + 2 * n], dy = bwd(5 + 2 * n, dy)
-        dm = None
-        for i in reversed(range(5 + n, 5 + 2 * n)):
-            grads[i], (dy, dmi, _) = bwd(i, (dy, dm, None))
-            dm = dmi
-        grads[4 + n], dy = bwd(4 + n, dy)
-        grads[3 + n], _ = bwd(3 + n, dy)
-        grads[2 + n], dy = bwd(2 + n, dm)
-        for i in reversed(range(2, 2 + n)):
-            grads[i], (dy, _) = bwd(i, (dy, None))
-        grads[1], dy = bwd(1, dy)
-        grads[0], _ = bwd(0, dy)
-        return tuple(grads), (None, None, None)
+        return _transformer_backward(children, layers, params, cache, dlogits)
 
     return Layer(init, forward, backward, name, children)
+
+
+def _transformer_backward(children, n, params, cache, dlogits):
+    """The children's backwards in reverse order; dm, the memory's gradient, sums the decoder blocks'."""
+    grads = [None] * len(children)
+    def bwd(i, dy):
+        grads[i], dx = children[i].backward(params[i], cache[i], dy)
+        return dx
+    dy, dm = bwd(5 + 2 * n, bwd(6 + 2 * n, dlogits)), None
+    for i in reversed(range(5 + n, 5 + 2 * n)):
+        dy, dm, _ = bwd(i, (dy, dm, None))
+    bwd(3 + n, bwd(4 + n, dy))
+    dy = bwd(2 + n, dm)
+    for i in reversed(range(2, 2 + n)):
+        dy, _ = bwd(i, (dy, None))
+    bwd(0, bwd(1, dy))
+    return tuple(grads), (None, None, None)
 
 
 def _transformer_encode(run, n, src, src_len):
