@@ -31,13 +31,11 @@ NEXT_FREE = "runs/g2p-NNN"
 
 
 def parse_args() -> argparse.Namespace:
-    parser = _common.parser(__doc__, out=NEXT_FREE, limit=None, limit_help="training words", epochs=30,
+    parser = _common.parser(__doc__, out=NEXT_FREE, limit=None, limit_help="training words",
                             small="python examples/g2p.py --limit 3000 --epochs 4 --size 64 --batch-size 64 --lr 1e-2 "
                                   "--curve-words 100 --test-words 300 --beam 1")
     parser.add_argument("--batch-size", type=int, default=None, help="(default: 256, or --limit if smaller)")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="peak learning rate (default: 3e-3 lstm, 2e-3 transformer)")
-    g2p.add_train_arguments(parser)        # --model, --size, --layers, --dropout, --minutes, ...
+    g2p.add_train_arguments(parser)        # --model, --epochs, --lr, --size, --dropout, --minutes, ...
     parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--beam", type=int, default=5, metavar="K",
                         help="after training: beam search of width K on --beam-words held-out words (1: skip)")

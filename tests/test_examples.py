@@ -148,3 +148,19 @@ def test_a_budget_that_cannot_train_is_refused_in_one_line(script, flags, reason
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and reason in lines[0], done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_the_g2p_example_trains_the_command_lines_recipe(model, monkeypatch):
+    """`python examples/g2p.py [--model M]` reproduces docs/results.md's row: the recipe of
+    `fnn train --task g2p [--model M]`, each architecture's defaults included (epochs, lr)."""
+    from fnn import g2p
+    from fnn.cli import _parser
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location("g2p_example", EXAMPLES / "g2p.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.setattr(sys, "argv", ["g2p.py", "--model", model])
+    script = g2p.config_from(example.parse_args())
+    command_line = g2p.config_from(_parser("fnn", "g2p").parse_args(["train", "--task", "g2p", "--model", model]))
+    assert script == command_line

@@ -73,6 +73,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     sup = argparse.SUPPRESS
     _add(parser, "--model", choices=ARCHITECTURES, default=sup,
          help="lstm: BiLSTM encoder, additive-attention LSTM decoder; transformer: encoder-decoder (default: lstm)")
+    _add(parser, "--epochs", type=int, default=sup, metavar="N", help=SHARED_HELP["--epochs"])
+    _add(parser, "--lr", type=float, default=sup, metavar="LR", help=SHARED_HELP["--lr"])
     _add(parser, "--size", type=int, default=sup, metavar="N",
          help="LSTM hidden size / transformer width (default: 256 lstm, 128 transformer)")
     _add(parser, "--layers", type=int, default=sup, metavar="N",
