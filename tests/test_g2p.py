@@ -195,9 +195,9 @@ def test_recipe_defaults_and_refusals():
     assert (cfg["task"], cfg["model"], cfg["size"], cfg["dropout"], cfg["lr"]) == ("g2p", "lstm", 256, 0.3, 3e-3)
     assert (cfg["epochs"], cfg["label_smoothing"], cfg["average"]) == (30, 0.1, 1)      # docs/results.md's run
     t = g2p.config_from(argparse.Namespace(model="transformer", epochs=4))
-    assert (t["size"], t["layers"], t["dropout"], t["epochs"]) == (128, 3, 0.2, 4)   # docs/results.md's run
+    assert (t["size"], t["layers"], t["dropout"], t["epochs"]) == (128, 3, 0.1, 4)   # docs/results.md's run
     assert cfg["layers"] is None                                                        # the LSTM has none
-    assert g2p.config_from(argparse.Namespace(model="transformer"))["epochs"] == 24
+    assert g2p.config_from(argparse.Namespace(model="transformer"))["epochs"] == 34
     for bad, match in (({"val_size": 100}, "--val-size does not apply to --task g2p"),
                        ({"size": 0}, "--size must be a positive integer"),
                        ({"model": "transformer", "size": 30}, "--size must be a multiple of the 4 heads"),
@@ -213,11 +213,14 @@ def test_recipe_defaults_and_refusals():
 
 
 def test_buckets_option_reads_lengths_or_none():
-    assert g2p.recipe.bucket_lengths("8,12") == [8, 12] and g2p.recipe.bucket_lengths("none") is None
+    assert g2p.recipe.bucket_lengths("8,12") == [8, 12] and g2p.recipe.bucket_lengths("none") == []
     for bad in ("12,8", "0,4", "8,20", "eight"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected increasing lengths"):
             g2p.recipe.bucket_lengths(bad)
-    assert g2p.config_from(argparse.Namespace())["buckets"] is None                  # off unless given
+    assert g2p.config_from(argparse.Namespace())["buckets"] is None                  # the LSTM's: off
+    transformer = argparse.Namespace(model="transformer")
+    assert g2p.config_from(transformer)["buckets"] == [8, 12]                        # the transformer's: on
+    assert g2p.config_from(argparse.Namespace(model="transformer", buckets=[]))["buckets"] == []   # --buckets none
 
 
 def test_bucket_parts_hold_every_pair_once_and_cut_only_padding(lexicon):
