@@ -1,7 +1,8 @@
 """G2P decoding as `fnn.models.seq2seq` does it (the source encoded once per word; the LSTM
-decoder stepped from its carried (h, c), one position a step; the transformer's decoder re-run on
-the prefix) against re-running the whole encoder-decoder on every prefix (what `greedy` and
-`beam_search` did until 2026-12-07, and still do for an encoder-decoder Layer they do not know).
+decoder stepped from its carried (h, c), one position a step; the transformer's decoder stepped
+from its cached keys and values, `fnn.layers.attention.decode_step`) against re-running the whole
+encoder-decoder on every prefix (what `greedy` and `beam_search` did until 2026-12-07, and still
+do for an encoder-decoder Layer they do not know).
 Both G2P recipes' models at their default sizes (`fnn.g2p.build_model`: BiLSTM(256) + LSTM(256)
 decoder; transformer 3+3 blocks of width 128), randomly initialised (the work per word does not
 depend on the weights), one batch of `--batch` words of 4-12 letters decoded to the task's 21
